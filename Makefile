@@ -1,0 +1,52 @@
+# Grimoire — build, run, test.
+#   make run    build and start the server with embedded defaults and the demo spell
+#   make test   install/start what the tests need, then run every test (with -race)
+#   make bench  run the benchmarks behind docs/benchmarks.md
+
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin/grimoire
+CACHE      ?= $(CURDIR)/.cache
+DATA       ?= $(CURDIR)/data
+GOTESTFLAGS ?= -race -count=1 -timeout 20m
+export CACHE
+
+.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/grimoire
+
+run: build
+	./$(BIN) serve --data $(DATA)
+
+# Each mk/*.mk file adds what its tests need to `test-deps::` (a
+# double-colon rule, so every file contributes its own recipe).
+test-deps::
+	@true
+
+-include mk/*.mk
+
+# The local services the tests talk to (NATS JetStream, Redis, PostgreSQL).
+# On the development machines they run already; this starts any that stopped.
+services:
+	@deploy/dev/services.sh
+
+test: services test-deps
+	$(GO) vet ./...
+	$(GO) test $(GOTESTFLAGS) ./...
+	$(MAKE) test-js
+
+test-js:
+	@if [ -f client-sdk/js/package.json ]; then cd client-sdk/js && npm test; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.out
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin bench.out

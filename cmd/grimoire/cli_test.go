@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grimoire-run/grimoire/server/auth"
+)
+
+// cli runs one command in-process with its own data directory and returns
+// stdout, stderr and the exit code.
+func cli(t *testing.T, data string, args ...string) (string, string, int) {
+	t.Helper()
+	return cliWithEnv(t, map[string]string{envData: data}, args...)
+}
+
+// cliWithEnv runs one command with exactly the given environment.
+func cliWithEnv(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := runCLI(ctx, env, args)
+	return out.String(), errb.String(), code
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateExamples(t *testing.T) {
+	for _, f := range []string{"hello", "shout", "uses-subspell", "thoth-gate"} {
+		out, errs, code := cli(t, t.TempDir(), "validate", "../../examples/"+f+".json")
+		if code != 0 || strings.TrimSpace(out) != "ok" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", f, code, out, errs)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	bad := writeFile(t, "bad.json", `{"format":"grimoire/spell@1","id":"bad","nodes":[
+	  {"id":"a","type":"No Such Node"},
+	  {"id":"t","type":"Code","config":{}},
+	  {"id":"o","type":"Output"}],
+	 "edges":[{"from":"t.output","to":"o.nope"},{"from":"ghost.output","to":"o.input"}]}`)
+	out, _, code := cli(t, t.TempDir(), "validate", bad)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout %s", code, out)
+	}
+	for _, want := range []string{`node "a"`, "No Such Node", `node "t"`, "code", `"nope"`, `"ghost"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+
+	malformed := writeFile(t, "broken.json", "{\n  \"id\": \"x\",\n  \"nodes\": [ }\n")
+	out, _, code = cli(t, t.TempDir(), "validate", malformed)
+	if code != 1 || !regexp.MustCompile(`line 3`).MatchString(out) {
+		t.Errorf("malformed JSON: exit %d, output %q; want exit 1 and the line", code, out)
+	}
+}
+
+func TestRunExamples(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want map[string]any
+	}{
+		{"native", []string{"../../examples/hello.json", "--input", "name=Ada"}, map[string]any{"greeting": "Hello, Ada!"}},
+		{"default input", []string{"../../examples/hello.json"}, map[string]any{"greeting": "Hello, world!"}},
+		{"thoth gate false branch", []string{"../../examples/thoth-gate.json", "--input", "Input - Default=hi"}, map[string]any{"short": 2.0}},
+		{"thoth gate true branch", []string{"../../examples/thoth-gate.json", "--input", "Input - Default=hello world"}, map[string]any{"long": 11.0}},
+		{"sub-spell", []string{"../../examples/uses-subspell.json", "--spells", "../../examples", "--input", "text=grimoire"}, map[string]any{"result": "The spell said: GRIMOIRE!"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := t.TempDir()
+			out, errs, code := cli(t, data, append([]string{"run"}, c.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("stdout is not one JSON object: %q", out)
+			}
+			if !jsonEqual(got, c.want) {
+				t.Errorf("outputs %v, want %v", got, c.want)
+			}
+			m := regexp.MustCompile(`run: (\S+)`).FindStringSubmatch(errs)
+			if m == nil {
+				t.Fatalf("stderr does not name the run: %q", errs)
+			}
+			assertRecorded(t, data, m[1])
+		})
+	}
+}
+
+// assertRecorded opens the data directory the CLI wrote and checks that the
+// run's stream holds its whole history, from request to completion.
+func assertRecorded(t *testing.T, data, runID string) {
+	t.Helper()
+	evs := runEvents(t, data, runID)
+	if len(evs) < 3 || count(evs[:1], "RunRequested", "") != 1 || count(evs[len(evs)-1:], "RunCompleted", "") != 1 ||
+		count(evs, "NodeCompleted", "")+count(evs, "NodeCacheHit", "") == 0 {
+		t.Errorf("run stream: %v", evs)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func TestRunFailureNamesTheNode(t *testing.T) {
+	spell := writeFile(t, "throws.json", `{"format":"grimoire/spell@1","id":"throws","nodes":[
+	  {"id":"in","type":"Input","config":{"name":"x"}},
+	  {"id":"boom","type":"Code","config":{"code":"function worker() { throw new Error('the oracle is silent') }"},"outputs":[{"key":"y","kind":"data"}]},
+	  {"id":"out","type":"Output"}],
+	 "edges":[{"from":"in.trigger","to":"boom.trigger"},{"from":"boom.trigger","to":"out.trigger"},{"from":"boom.y","to":"out.input"}]}`)
+	out, errs, code := cli(t, t.TempDir(), "run", spell, "--input", "x=1")
+	if code == 0 {
+		t.Fatalf("exit 0, stdout %q", out)
+	}
+	if !strings.Contains(errs, "boom") || !strings.Contains(errs, "the oracle is silent") {
+		t.Errorf("stderr %q should name node boom and the error", errs)
+	}
+	if out != "" {
+		t.Errorf("stdout %q, want nothing on failure", out)
+	}
+}
+
+func TestRunInputsJSONKeepsOrder(t *testing.T) {
+	inputs := writeFile(t, "inputs.json", `{"name": "Grace"}`)
+	out, errs, code := cli(t, t.TempDir(), "run", "../../examples/hello.json", "--inputs-json", inputs)
+	if code != 0 || strings.TrimSpace(out) != `{"greeting":"Hello, Grace!"}` {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errs)
+	}
+	_, errs, code = cli(t, t.TempDir(), "run", "../../examples/hello.json", "--inputs-json", writeFile(t, "bad.json", `[1,2]`))
+	if code == 0 || !strings.Contains(errs, "JSON object") {
+		t.Errorf("array inputs: exit %d stderr %q", code, errs)
+	}
+}
+
+func TestNodesJSON(t *testing.T) {
+	out, _, code := cli(t, t.TempDir(), "nodes", "--json")
+	if code != 0 {
+		t.Fatal("exit", code)
+	}
+	var types []struct {
+		Name    string   `json:"name"`
+		Aliases []string `json:"aliases"`
+	}
+	if err := json.Unmarshal([]byte(out), &types); err != nil {
+		t.Fatalf("nodes --json: %v", err)
+	}
+	names := map[string]bool{}
+	for _, nt := range types {
+		names[nt.Name] = true
+		for _, a := range nt.Aliases {
+			names[a] = true
+		}
+	}
+	for _, want := range []string{"Module Trigger In", "Universal Input", "Output", "Text Template", "Boolean Gate", "Switch", "Exclusive Gate", "Wait For All", "Code", "Spell", "Generator"} {
+		if !names[want] {
+			t.Errorf("nodes --json lacks %q", want)
+		}
+	}
+}
+
+func TestTokenCreateUsesTheDataDirSecret(t *testing.T) {
+	data := t.TempDir()
+	out, errs, code := cli(t, data, "token", "create", "--user", "alice", "--role", "analyst", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	secret, err := auth.LoadOrCreateSecret(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.VerifierOptions{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(context.Background(), strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	if id.User != "alice" || !id.HasRole("analyst") {
+		t.Errorf("identity %+v", id)
+	}
+	if _, errs, code := cli(t, data, "token", "create"); code != 2 || !strings.Contains(errs, "--user") {
+		t.Errorf("missing --user: exit %d %q", code, errs)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	_, errs, code := cli(t, t.TempDir(), "frobnicate")
+	if code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("exit %d stderr %q", code, errs)
+	}
+}
+
+// TestServeDemo starts `grimoire serve` on a free port and runs the demo
+// spell over REST with a token from `grimoire token create`.
+func TestServeDemo(t *testing.T) {
+	data := t.TempDir()
+	pr, pw := io.Pipe()
+	env := &cliEnv{stdout: io.Discard, stderr: pw, getenv: func(k string) string {
+		if k == envData {
+			return data
+		}
+		return ""
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runCLI(ctx, env, []string{"serve", "--addr", "127.0.0.1:0"}); pw.Close() }()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d", code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop within 20s of its context ending")
+		}
+	}()
+
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-urlc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not print its address")
+	}
+
+	tok, errs, code := cli(t, data, "token", "create", "--user", "alice")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/spells/demo/runs?mode=sync", strings.NewReader(`{"inputs":{"name":"Ada"}}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		RunID   string         `json:"runId"`
+		Outputs map[string]any `json:"outputs"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, decode %v", resp.StatusCode, err)
+	}
+	if got.RunID == "" || !jsonEqual(got.Outputs, map[string]any{"greeting": "Hello, Ada!", "letters": 8}) {
+		t.Errorf("sync run: %+v", got)
+	}
+
+	resp2, err := http.Get(base + "/v1/spells")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: status %d, want 401", resp2.StatusCode)
+	}
+}
+
+func TestImportSavesVersions(t *testing.T) {
+	data := t.TempDir()
+	out, errs, code := cli(t, data, "import", "../../examples/hello.json", "../../examples/thoth-gate.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "spell hello version 1 sha256:") || !strings.Contains(out, "version 1") {
+		t.Errorf("import printed %q", out)
+	}
+	// Unchanged: the same version again.
+	out, _, _ = cli(t, data, "import", "../../examples/hello.json")
+	if !strings.Contains(out, "spell hello version 1 ") {
+		t.Errorf("re-import printed %q, want version 1 again", out)
+	}
+	// A spell saved in the library runs as a sub-spell without --spells.
+	if _, errs, code := cli(t, data, "import", "../../examples/shout.json"); code != 0 {
+		t.Fatal(errs)
+	}
+	out, errs, code = cli(t, data, "run", "../../examples/uses-subspell.json", "--input", "text=hi")
+	if code != 0 || strings.TrimSpace(out) != `{"result":"The spell said: HI!"}` {
+		t.Errorf("sub-spell from the library: exit %d out %q err %q", code, out, errs)
+	}
+	_, errs, code = cli(t, data, "import", writeFile(t, "bad.json", `{"format":"grimoire/spell@1","id":"x","nodes":[{"id":"a","type":"Nope"}]}`))
+	if code != 1 || !strings.Contains(errs, "Nope") {
+		t.Errorf("bad spell: exit %d %q", code, errs)
+	}
+}
+
+// TestEventStoreURLSelectsEventStoreDB: one setting switches the log to
+// EventStoreDB; an unreachable server is reported with the setting's name.
+func TestEventStoreURLSelectsEventStoreDB(t *testing.T) {
+	_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), envEventStore: "esdb://127.0.0.1:1?tls=false"},
+		"run", "../../examples/hello.json")
+	if code != 1 || !strings.Contains(errs, "GRIMOIRE_EVENTSTORE_URL") || !strings.Contains(errs, "127.0.0.1:1") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestCompletionWithoutEndpoint: with nothing configured, a completion node
+// fails with what to set, and the other services work on embedded defaults.
+func TestCompletionWithoutEndpoint(t *testing.T) {
+	spell := writeFile(t, "ask.json", `{"format":"grimoire/spell@1","id":"ask","nodes":[
+	  {"id":"q","type":"Input","config":{"name":"q"}},
+	  {"id":"gen","type":"Generator","config":{"fewshot":"Q: {{q}}\nA:"},"inputs":[{"key":"q","kind":"data"}]},
+	  {"id":"out","type":"Output"}],
+	 "edges":[{"from":"q.trigger","to":"gen.trigger"},{"from":"q.output","to":"gen.q"},{"from":"gen.trigger","to":"out.trigger"},{"from":"gen.result","to":"out.input"}]}`)
+	_, errs, code := cli(t, t.TempDir(), "run", spell, "--input", "q=why")
+	if code != 1 || !strings.Contains(errs, "no completion endpoint configured: set GRIMOIRE_OPENAI_BASE_URL") || !strings.Contains(errs, "gen") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestSecondRunIsServedFromTheCache: re-running an unchanged spell with
+// unchanged inputs reuses the deterministic nodes' outputs (NodeCacheHit in
+// the log); --no-cache runs them again.
+func TestSecondRunIsServedFromTheCache(t *testing.T) {
+	data := t.TempDir()
+	runOnce := func(args ...string) []string {
+		t.Helper()
+		out, errs, code := cli(t, data, append([]string{"run", "../../examples/hello.json", "--input", "name=Ada"}, args...)...)
+		if code != 0 || strings.TrimSpace(out) != `{"greeting":"Hello, Ada!"}` {
+			t.Fatalf("exit %d out %q err %q", code, out, errs)
+		}
+		return runEvents(t, data, regexp.MustCompile(`run: (\S+)`).FindStringSubmatch(errs)[1])
+	}
+	first := runOnce()
+	if count(first, "NodeCacheHit", "") != 0 || count(first, "NodeCompleted", "greet") != 1 {
+		t.Fatalf("first run: %v", first)
+	}
+	second := runOnce()
+	if count(second, "NodeCacheHit", "greet") != 1 || count(second, "NodeStarted", "greet") != 0 {
+		t.Errorf("second run should take greet from the cache: %v", second)
+	}
+	third := runOnce("--no-cache")
+	if count(third, "NodeCacheHit", "") != 0 || count(third, "NodeCompleted", "greet") != 1 {
+		t.Errorf("--no-cache run: %v", third)
+	}
+}

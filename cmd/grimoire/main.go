@@ -1,0 +1,96 @@
+// Command grimoire runs, validates, serves and inspects spells.
+//
+//	grimoire serve                      start the Socket.IO + REST server
+//	grimoire run SPELL.json             run a spell locally, print its outputs
+//	grimoire validate SPELL.json        check a spell, print every problem
+//	grimoire nodes [--json]             list node types
+//	grimoire token create --user NAME   print a JWT for the server
+//	grimoire replay RUN_ID              print a recorded run's timeline
+//	grimoire events tail                follow the global event log
+//	grimoire projections status|rebuild read models
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand. run returns the process exit code.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) int
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, env *cliEnv, args []string) int) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+// cliEnv is what every subcommand writes to; tests substitute buffers.
+type cliEnv struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runCLI(ctx, &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func runCLI(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "grimoire: unknown command %q\n\n", args[0])
+		usage(env.stderr)
+		return 2
+	}
+	return cmd.run(ctx, env, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: grimoire COMMAND [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'grimoire COMMAND -h' for a command's flags.")
+}
+
+// fail prints an error the way every subcommand does and returns exit code 1.
+func fail(env *cliEnv, err error) int {
+	var exit *exitError
+	if errors.As(err, &exit) {
+		fmt.Fprintln(env.stderr, "grimoire:", exit.err)
+		return exit.code
+	}
+	fmt.Fprintln(env.stderr, "grimoire:", err)
+	return 1
+}
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }

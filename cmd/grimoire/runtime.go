@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/events/bus"
+	"github.com/grimoire-run/grimoire/events/embedded"
+	"github.com/grimoire-run/grimoire/events/esdb"
+	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/nodes"
+	"github.com/grimoire-run/grimoire/projections"
+	"github.com/grimoire-run/grimoire/projections/cache"
+	runsmodel "github.com/grimoire-run/grimoire/projections/runs"
+	spellsmodel "github.com/grimoire-run/grimoire/projections/spells"
+	usagemodel "github.com/grimoire-run/grimoire/projections/usage"
+	"github.com/grimoire-run/grimoire/server/runs"
+	"github.com/grimoire-run/grimoire/server/spells"
+)
+
+// Environment settings read by every command that opens a runtime.
+const (
+	envData       = "GRIMOIRE_DATA"
+	envEventStore = "GRIMOIRE_EVENTSTORE_URL"
+	// envPrices names a JSON price table by model, for the usage model's
+	// costs: {"gpt-4o": {"promptPerMTok": 2.5, "completionPerMTok": 10}}.
+	envPrices = "GRIMOIRE_PRICES"
+)
+
+// shutdownGrace is how long runs in progress may take to finish when the
+// process stops.
+const shutdownGrace = 10 * time.Second
+
+// runtimeOptions are the settings shared by the commands that run spells.
+type runtimeOptions struct {
+	DataDir string
+	// Logger receives the components' logs (default: warnings and errors
+	// on stderr, so that a command's stdout stays machine-readable).
+	Logger *slog.Logger
+	// NoProjections skips starting the read models (commands that only
+	// append, like run).
+	NoProjections bool
+	// Linger is how long a run's events may gather before they are
+	// appended (0: the recorder's default, which favours throughput).
+	Linger time.Duration
+}
+
+// runtime is a wired Grimoire: node types with their services, a runner,
+// the event store, the bus, the spell library, the run executor and the
+// read models. Every command that touches history opens one.
+type runtime struct {
+	Catalog     *nodes.Registry
+	Runner      *graph.Runner
+	Store       events.Store
+	Bus         *bus.Bus
+	Library     *spells.Library
+	Executor    *runs.Executor
+	Projections *projections.Runner
+	Runs        *runsmodel.Model
+	Spells      *spellsmodel.Model
+	Usage       *usagemodel.Model
+	Cache       *cache.Model
+	DataDir     string
+	Logger      *slog.Logger
+	// StoreKind is "embedded" or "eventstoredb", for messages.
+	StoreKind string
+	closers   []func() error
+}
+
+func (rt *runtime) Close() error {
+	var errs []error
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		if err := rt.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (rt *runtime) onClose(fn func() error) { rt.closers = append(rt.closers, fn) }
+
+// dataDir resolves --data, then GRIMOIRE_DATA, then ./data.
+func dataDir(env *cliEnv, flagValue string) string {
+	d := flagValue
+	if d == "" {
+		d = env.getenv(envData)
+	}
+	if d == "" {
+		d = "data"
+	}
+	abs, err := filepath.Abs(d)
+	if err != nil {
+		return d
+	}
+	return abs
+}
+
+// newCatalog returns the node types without opening any store, for the
+// commands that only read spells (validate, nodes).
+func newCatalog(env *cliEnv) *nodes.Registry {
+	return nodes.NewRegistry(nodes.Services{})
+}
+
+// stderrLogger logs warnings and errors as text on the command's stderr.
+func stderrLogger(env *cliEnv, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// openStore opens the event store the environment names: EventStoreDB when
+// GRIMOIRE_EVENTSTORE_URL is set, else the embedded store in dir/log. Large
+// event data goes to the content-addressed blob store in dir/blobs either way.
+func openStore(ctx context.Context, env *cliEnv, dir string, log *slog.Logger) (events.Store, string, error) {
+	var (
+		inner events.Store
+		kind  string
+	)
+	if url := strings.TrimSpace(env.getenv(envEventStore)); url != "" {
+		s, err := esdb.New(ctx, esdb.Options{URL: url, Logger: log})
+		if err != nil {
+			return nil, "", fmt.Errorf("open EventStoreDB (%s): %w", envEventStore, err)
+		}
+		inner, kind = s, "eventstoredb"
+	} else {
+		s, err := embedded.Open(embedded.Options{Dir: dir, Logger: log})
+		if err != nil {
+			return nil, "", fmt.Errorf("open the event store in %s (is another grimoire process using this data directory? use --data or %s): %w", dir, envData, err)
+		}
+		inner, kind = s, "embedded"
+	}
+	blobs, err := events.NewFileBlobStore(filepath.Join(dir, "blobs"))
+	if err != nil {
+		inner.Close()
+		return nil, "", err
+	}
+	return events.WithBlobs(inner, blobs, events.BlobOptions{}), kind, nil
+}
+
+func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runtime, err error) {
+	rt := &runtime{DataDir: dataDir(env, opts.DataDir), Logger: opts.Logger}
+	if rt.Logger == nil {
+		rt.Logger = stderrLogger(env, slog.LevelWarn)
+	}
+	defer func() {
+		if err != nil {
+			rt.Close()
+		}
+	}()
+	if err := os.MkdirAll(rt.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+
+	store, kind, err := openStore(ctx, env, rt.DataDir, rt.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rt.Store, rt.StoreKind = store, kind
+	rt.onClose(store.Close)
+
+	busOpts := bus.Options{URL: env.getenv(bus.EnvURL), Logger: rt.Logger}
+	b, err := bus.New(ctx, busOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open the event bus (%s): %w", bus.EnvURL, err)
+	}
+	rt.Bus = b
+	rt.onClose(b.Close)
+
+	rt.Library = &spells.Library{Store: store}
+	svc, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rt.onClose(closeServices)
+	rt.Catalog = nodes.NewRegistry(svc)
+	rt.Runner = &graph.Runner{Catalog: rt.Catalog, Spells: rt.Library}
+
+	modelDir := filepath.Join(rt.DataDir, "projections")
+	runsModel, err := runsmodel.Open(runsmodel.Options{Dir: modelDir})
+	if err != nil {
+		return nil, err
+	}
+	rt.Runs = runsModel
+	rt.onClose(runsModel.Close)
+	rt.Spells = spellsmodel.New()
+	var prices map[string]usagemodel.Price
+	if path := env.getenv(envPrices); path != "" {
+		if prices, err = usagemodel.LoadPrices(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", envPrices, err)
+		}
+	}
+	if rt.Usage, err = usagemodel.Open(usagemodel.Options{Dir: modelDir, Prices: prices}); err != nil {
+		return nil, err
+	}
+	rt.onClose(rt.Usage.Close)
+	if rt.Cache, err = cache.Open(cache.Options{Dir: modelDir, NodeTypes: cache.FromCatalog(rt.Catalog)}); err != nil {
+		return nil, err
+	}
+	rt.onClose(rt.Cache.Close)
+
+	exec, err := runs.New(runs.Options{
+		Store: store, Bus: b, Runner: rt.Runner, Library: rt.Library, Cache: rt.Cache, Logger: rt.Logger,
+		Linger: opts.Linger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rt.Executor = exec
+	// At shutdown, runs in progress get a grace period to finish; then they
+	// are interrupted and resume from their streams at the next start.
+	rt.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		return exec.Close(ctx)
+	})
+
+	proj, err := projections.NewRunner(projections.Options{Store: store, Logger: rt.Logger}, runsModel, rt.Spells, rt.Usage, rt.Cache)
+	if err != nil {
+		return nil, err
+	}
+	rt.Projections = proj
+	if !opts.NoProjections {
+		if err := proj.Start(); err != nil {
+			return nil, err
+		}
+		rt.onClose(proj.Close)
+	}
+	return rt, nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/server"
+	"github.com/grimoire-run/grimoire/server/auth"
+	"github.com/grimoire-run/grimoire/server/socket"
+)
+
+func init() {
+	register("serve", "start the Socket.IO + REST server (embedded defaults, demo spell)", cmdServe)
+}
+
+//go:embed demo-spell.json
+var demoSpell []byte
+
+// Environment settings read by serve.
+const (
+	envAddr           = "GRIMOIRE_ADDR"
+	envJWTPublicKeys  = "GRIMOIRE_JWT_PUBLIC_KEYS" // comma-separated PEM files (RS256/ES256)
+	envJWKSURL        = "GRIMOIRE_JWKS_URL"
+	envJWTIssuer      = "GRIMOIRE_JWT_ISSUER"
+	envJWTAudience    = "GRIMOIRE_JWT_AUDIENCE"
+	envAllowedOrigins = "GRIMOIRE_ALLOWED_ORIGINS" // comma-separated; empty allows same-origin and non-browser clients
+	envLogLevel       = "GRIMOIRE_LOG_LEVEL"
+	envLinger         = "GRIMOIRE_RECORD_LINGER" // how long a run's events gather before an append
+)
+
+// serveLinger: the server shows node events to live editors, so it appends
+// a run's events sooner than the recorder's default (20ms, which favours
+// the run's own speed); GRIMOIRE_RECORD_LINGER overrides it.
+const serveLinger = 2 * time.Millisecond
+
+func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	addr := fs.String("addr", "", "listen on `HOST:PORT` (env GRIMOIRE_ADDR, default 127.0.0.1:8080; port 0 picks a free one)")
+	data := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
+	noDemo := fs.Bool("no-demo", false, "do not save the demo spell")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *addr == "" {
+		*addr = env.getenv(envAddr)
+	}
+	if *addr == "" {
+		*addr = "127.0.0.1:8080"
+	}
+	log := stderrLogger(env, logLevel(env.getenv(envLogLevel)))
+
+	linger := serveLinger
+	if v := env.getenv(envLinger); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fail(env, fmt.Errorf("%s=%q: want a duration such as 2ms", envLinger, v))
+		}
+		linger = d
+	}
+	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *data, Logger: log, Linger: linger})
+	if err != nil {
+		return fail(env, err)
+	}
+	defer rt.Close()
+
+	verifier, err := newVerifier(env, rt.DataDir)
+	if err != nil {
+		return fail(env, err)
+	}
+	opts := server.Options{
+		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
+		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log,
+		Socket:   socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
+		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+	}
+	if !*noDemo {
+		spell, _, err := graph.ParseSpell(demoSpell)
+		if err != nil {
+			return fail(env, fmt.Errorf("demo spell: %w", err))
+		}
+		opts.DemoSpell = spell
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer srv.Close()
+
+	// Runs that were in progress when the last process stopped continue
+	// from their streams: completed nodes are not executed again.
+	resumed, err := rt.Executor.Resume(ctx)
+	if err != nil {
+		log.Error("some runs could not be resumed", "err", err)
+	}
+	for _, r := range resumed {
+		log.Info("resumed run", "run", r.ID())
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(env, fmt.Errorf("listen on %s (set --addr or %s): %w", *addr, envAddr, err))
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
+  REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
+  Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])
+  token:     grimoire token create --user alice [--role analyst] [--ttl 24h] --data %s
+`, url, rt.StoreKind, rt.DataDir, url, url, url, rt.DataDir)
+	if !*noDemo {
+		fmt.Fprintf(env.stderr, "  demo:      curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"inputs\":{\"name\":\"Ada\"}}' '%s/v1/spells/demo/runs?mode=sync'\n", url)
+	}
+	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+		return fail(env, err)
+	}
+	return 0
+}
+
+// newVerifier accepts tokens signed with the HS256 secret (GRIMOIRE_JWT_SECRET
+// or the one generated in the data directory), and with the public keys or
+// JWKS the environment names.
+func newVerifier(env *cliEnv, dataDir string) (*auth.Verifier, error) {
+	secret, err := auth.LoadOrCreateSecret(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts := auth.VerifierOptions{
+		HS256Secret: secret,
+		JWKSURL:     env.getenv(envJWKSURL),
+		Issuer:      env.getenv(envJWTIssuer),
+		Audience:    env.getenv(envJWTAudience),
+	}
+	for _, path := range splitList(env.getenv(envJWTPublicKeys)) {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", envJWTPublicKeys, err)
+		}
+		opts.PublicKeysPEM = append(opts.PublicKeysPEM, pem)
+	}
+	return auth.NewVerifier(opts)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/grimoire-run/grimoire/graph"
+)
+
+func init() {
+	register("validate", "check spell files; print ok or every problem (exit 1 on error)", cmdValidate)
+}
+
+func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: grimoire validate SPELL.json [SPELL.json...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	catalog := newCatalog(env)
+	code := 0
+	for _, path := range fs.Args() {
+		if _, err := loadSpellFile(path, catalog); err != nil {
+			fmt.Fprintf(env.stdout, "%s:\n%v\n", path, err)
+			code = 1
+			continue
+		}
+		if fs.NArg() > 1 {
+			fmt.Fprintf(env.stdout, "%s: ok\n", path)
+		} else {
+			fmt.Fprintln(env.stdout, "ok")
+		}
+	}
+	return code
+}
+
+// loadSpellFile reads, parses (either format) and validates a spell file.
+func loadSpellFile(path string, catalog graph.Catalog) (*graph.Spell, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, _, err := graph.ParseSpell(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.Validate(s, catalog); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,38 @@
+package nodes
+
+import (
+	"context"
+
+	"github.com/grimoire-run/grimoire/graph"
+)
+
+func init() { Register("Output", newOutput) }
+
+func newOutput(*Services) *graph.NodeType {
+	return &graph.NodeType{
+		Name:   "Output",
+		Family: "io",
+		Doc:    "Sets the run output with this node's name to its input (from the branch that triggered it).",
+		Role:   graph.RoleOutput,
+		Inputs: []graph.Port{
+			dataIn("input", "any", "the value to output"),
+			triggerIn,
+		},
+		Outputs: []graph.Port{triggerOut},
+		Config: []graph.ConfigField{
+			{Name: "name", Type: "string", Default: "output", Doc: "the run output this node sets"},
+			keyField,
+		},
+		New: func(n *graph.Node) (graph.Worker, error) {
+			name := configString(n, "name")
+			if name == "" {
+				name = "output"
+			}
+			return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
+				v, _ := a.Input("input")
+				a.SetRunOutput(name, v)
+				return graph.Result{}, nil
+			}), nil
+		},
+	}
+}

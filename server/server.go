@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/events/bus"
+	"github.com/grimoire-run/grimoire/graph"
+	spellsmodel "github.com/grimoire-run/grimoire/projections/spells"
+	"github.com/grimoire-run/grimoire/server/auth"
+	"github.com/grimoire-run/grimoire/server/runs"
+	"github.com/grimoire-run/grimoire/server/socket"
+	"github.com/grimoire-run/grimoire/server/spells"
+)
+
+// Limits bound what one client may ask for; each is answered with a clear
+// error that leaves the connection usable.
+type Limits struct {
+	// MaxLoadedSpells per socket (default 32).
+	MaxLoadedSpells int
+	// MaxRunsPerUser in progress at once, over every socket and REST call
+	// (default 16).
+	MaxRunsPerUser int
+	// MaxBodyBytes of a REST request body (default 4 MiB).
+	MaxBodyBytes int64
+	// SyncTimeout bounds a mode=sync run request (default 5 minutes).
+	SyncTimeout time.Duration
+}
+
+func (l *Limits) defaults() {
+	if l.MaxLoadedSpells <= 0 {
+		l.MaxLoadedSpells = 32
+	}
+	if l.MaxRunsPerUser <= 0 {
+		l.MaxRunsPerUser = 16
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 4 << 20
+	}
+	if l.SyncTimeout <= 0 {
+		l.SyncTimeout = 5 * time.Minute
+	}
+}
+
+// Options wires a Server. Store, Bus, Library, Executor, Runner and Verifier
+// are required.
+type Options struct {
+	Store   events.Store
+	Bus     *bus.Bus
+	Library *spells.Library
+	// Spells is the spells read model behind GET /v1/spells.
+	Spells   *spellsmodel.Model
+	Executor *runs.Executor
+	Runner   *graph.Runner
+	Verifier *auth.Verifier
+	// Socket configures the Socket.IO layer; its Verifier is set from ours.
+	Socket socket.Options
+	Limits Limits
+	Logger *slog.Logger
+	// DemoSpell, when set, is saved at start (owned by nobody, so any
+	// user may load and run it).
+	DemoSpell *graph.Spell
+	// Analysts wires the analyst API (runs listing, usage, projections)
+	// and the projection metrics; its zero value serves those routes as
+	// 503 unavailable.
+	Analysts Analysts
+}
+
+// Server serves REST, SSE and Socket.IO.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	sockets *socket.Server
+	feeds   *feeds
+	metrics *metrics
+	handler http.Handler
+
+	mu       sync.Mutex
+	userRuns map[string]int // runs in progress per user
+	editors  map[string]*spellManager
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// stopping is closed when the server starts shutting down: event
+	// streams (SSE) end then, so that a graceful shutdown does not wait
+	// for runs that may never finish.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+}
+
+// New builds a server and starts following the bus.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Bus == nil || opts.Library == nil || opts.Spells == nil || opts.Executor == nil || opts.Runner == nil || opts.Verifier == nil {
+		return nil, errors.New("server: Store, Bus, Library, Spells, Executor, Runner and Verifier are required")
+	}
+	opts.Limits.defaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		userRuns: map[string]int{},
+		editors:  map[string]*spellManager{},
+		metrics:  newMetrics(),
+		stopping: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.feeds = newFeeds(opts.Store, opts.Logger, s.metrics)
+	if a := opts.Analysts; a.Projections != nil || a.Cache != nil {
+		s.metrics.register(&projectionMetrics{proj: a.Projections, cache: a.Cache})
+	}
+
+	sockOpts := opts.Socket
+	sockOpts.Verifier = opts.Verifier
+	if sockOpts.Logger == nil {
+		sockOpts.Logger = opts.Logger
+	}
+	sockets, err := socket.New(sockOpts)
+	if err != nil {
+		return nil, err
+	}
+	s.sockets = sockets
+	s.registerSocketHandlers()
+
+	if opts.DemoSpell != nil {
+		if _, err := opts.Library.Save(s.ctx, opts.DemoSpell, ""); err != nil {
+			return nil, fmt.Errorf("save demo spell: %w", err)
+		}
+	}
+
+	ch, err := opts.Bus.Subscribe(s.ctx, bus.TopicRuns)
+	if err != nil {
+		return nil, fmt.Errorf("server: follow run events: %w", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for e := range ch {
+			s.feeds.publish(e)
+		}
+	}()
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.stop()
+	s.sockets.Close()
+	err := hs.Shutdown(shutdown)
+	<-errc
+	return err
+}
+
+// Close stops following the bus and closes every socket.
+func (s *Server) Close() error {
+	s.stop()
+	s.cancel()
+	err := s.sockets.Close()
+	s.wg.Wait()
+	s.feeds.close()
+	return err
+}
+
+func (s *Server) stop() { s.stoppingOnce.Do(func() { close(s.stopping) }) }
+
+// startRun starts a run for a user under the per-user limit.
+func (s *Server) startRun(ctx context.Context, user string, spec runs.RunSpec) (*runs.Run, error) {
+	s.mu.Lock()
+	if n := s.userRuns[user]; n >= s.opts.Limits.MaxRunsPerUser {
+		s.mu.Unlock()
+		return nil, runLimit(fmt.Sprintf("you have %d runs in progress, the limit is %d: wait for one to finish or cancel one", n, s.opts.Limits.MaxRunsPerUser))
+	}
+	s.userRuns[user]++
+	s.mu.Unlock()
+	spec.User = user
+	run, err := s.opts.Executor.Start(ctx, spec)
+	if err != nil {
+		s.releaseRun(user)
+		return nil, err
+	}
+	s.metrics.runsStarted.WithLabelValues(spec.Source).Inc()
+	go func() {
+		<-run.Done()
+		s.releaseRun(user)
+	}()
+	return run, nil
+}
+
+func (s *Server) releaseRun(user string) {
+	s.mu.Lock()
+	if s.userRuns[user]--; s.userRuns[user] <= 0 {
+		delete(s.userRuns, user)
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,111 @@
+package socket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/grimoire-run/grimoire/server/socket/wire"
+)
+
+// Error is what a client sees, in an ack as {"error":{"code","message"}} or
+// in connect_error. Return one from a Handler to choose the code.
+type Error = wire.Error
+
+// Error codes the socket layer itself produces.
+const (
+	CodeTokenMissing      = "token_missing"
+	CodeTokenInvalid      = "token_invalid"
+	CodeTokenExpired      = "token_expired"
+	CodeForbidden         = "forbidden"
+	CodeBadRequest        = "bad_request"
+	CodeUnknownEvent      = "unknown_event"
+	CodeRateLimited       = "rate_limited"
+	CodeOverloaded        = "overloaded"
+	CodeMessageTooLarge   = "message_too_large"
+	CodeBinaryUnsupported = "binary_unsupported"
+	CodeInternal          = "internal"
+	CodeSlowConsumer      = "slow_consumer"
+	CodeShuttingDown      = "shutting_down"
+)
+
+// EventClosing is emitted to a client just before the server disconnects it,
+// with {"code","message"} saying why (token_expired, slow_consumer,
+// shutting_down, or the reason given to Conn.Close).
+const EventClosing = "closing"
+
+// ErrClosed is returned by Emit on a connection that has closed.
+var ErrClosed = errors.New("socket: connection closed")
+
+// reserved are event names Socket.IO clients treat specially.
+var reserved = map[string]bool{
+	"connect": true, "connect_error": true, "connect_timeout": true, "disconnect": true,
+	"disconnecting": true, "error": true, "reconnect": true, "reconnect_attempt": true,
+	"reconnect_error": true, "reconnect_failed": true, "reconnecting": true, "ping": true,
+	"pong": true, "newListener": true, "removeListener": true,
+}
+
+func encodePayload(event string, payload any) (json.RawMessage, error) {
+	if event == "" || reserved[event] {
+		return nil, fmt.Errorf("socket: event name %q is reserved by Socket.IO", event)
+	}
+	if payload == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("socket: encode %q payload: %w", event, err)
+	}
+	return raw, nil
+}
+
+// Decode unmarshals a handler's payload into T. Any mismatch (missing
+// payload, wrong JSON type, trailing data) is a *Error with code bad_request
+// naming the field, for the client to read in its ack.
+func Decode[T any](payload json.RawMessage) (T, error) {
+	var v T
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return v, &Error{Code: CodeBadRequest, Message: "payload required"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "payload"
+			}
+			return v, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s: want %s, got JSON %s", field, te.Type, te.Value)}
+		}
+		return v, &Error{Code: CodeBadRequest, Message: "payload: " + err.Error()}
+	}
+	if dec.More() {
+		return v, &Error{Code: CodeBadRequest, Message: "payload: trailing data"}
+	}
+	return v, nil
+}
+
+// Handle registers a handler whose payload is decoded into T first; a
+// payload that does not decode is answered with a bad_request error and the
+// handler is not called.
+func Handle[T any](s *Server, event string, h func(ctx context.Context, c Conn, req T) (any, error)) {
+	s.On(event, func(ctx context.Context, c Conn, payload json.RawMessage) (any, error) {
+		req, err := Decode[T](payload)
+		if err != nil {
+			return nil, err
+		}
+		return h(ctx, c, req)
+	})
+}
+
+// errorAck is the ack body for err.
+func errorAck(err error) json.RawMessage {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: CodeInternal, Message: err.Error()}
+	}
+	b, _ := json.Marshal(map[string]*Error{"error": e})
+	return b
+}

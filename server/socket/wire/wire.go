@@ -1,0 +1,90 @@
+package wire
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/grimoire-run/grimoire/server/auth"
+)
+
+// Error is an error a client may see: in an ack as {"error":{"code","message"}}
+// or, for a refused handshake, in the client's connect_error.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Handshake is what a client presented when it connected.
+type Handshake struct {
+	Header     http.Header
+	Query      url.Values
+	Auth       json.RawMessage // Socket.IO v4 `auth` payload; nil for v2 clients
+	RemoteAddr string
+}
+
+// Request is one event a client sent.
+type Request struct {
+	Event string
+	// Payload is the event's first argument, raw; nil when there was none.
+	// Further arguments are dropped.
+	Payload json.RawMessage
+	// Size is the packet's size in bytes as received.
+	Size int
+	// TooLarge reports that the packet exceeded the size limit; Payload is
+	// then nil and Event may be empty.
+	TooLarge bool
+	// Binary reports that the packet carried binary attachments, which are
+	// not supported and were dropped.
+	Binary bool
+	// Ack answers the client, which asked for an answer; nil when it did not.
+	// Core calls it at most once, serialized with Link's methods.
+	Ack func(payload json.RawMessage) error
+}
+
+// Link is one connected client as an adapter exposes it. Core never calls two
+// of its methods at once for the same Link.
+type Link interface {
+	// Protocol is the Engine.IO protocol revision: 3 or 4.
+	Protocol() int
+	// Transport is the transport in use: "websocket" or "polling".
+	Transport() string
+	RemoteAddr() string
+	// Emit sends event with one JSON argument (none when payload is nil).
+	Emit(event string, payload json.RawMessage) error
+	// Disconnect sends a Socket.IO DISCONNECT packet, so that the client does
+	// not reconnect, and closes the transport. The adapter then reports
+	// Session.Closed.
+	Disconnect() error
+}
+
+// Session is Core's side of one connection.
+type Session interface {
+	// Receive takes one client event. It must not block: it queues.
+	Receive(Request)
+	// Closed reports that the connection is gone; reason is for logs and
+	// OnDisconnect handlers. It is called exactly once per opened Session.
+	Closed(reason string)
+}
+
+// Core is the transport-neutral server the adapters feed.
+type Core interface {
+	// Authenticate checks a handshake. An error is shown to the client: a
+	// *Error keeps its code, anything else reads as "unauthorized".
+	Authenticate(ctx context.Context, h Handshake) (auth.Identity, error)
+	// Open registers a connected, authenticated client.
+	Open(l Link, id auth.Identity) (Session, error)
+}
+
+// Limits are the settings both adapters honour.
+type Limits struct {
+	// MaxMessageBytes: a bigger packet is not decoded; the client gets an
+	// error ack and stays connected.
+	MaxMessageBytes int64
+	// HardMaxBytes: the transport refuses anything bigger (an HTTP 413 or a
+	// closed websocket); at least MaxMessageBytes.
+	HardMaxBytes int64
+}

@@ -1,0 +1,252 @@
+package spells
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/graph"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound  = errors.New("spell not found")
+	ErrConflict  = errors.New("spell was changed concurrently")
+	ErrForbidden = errors.New("spell belongs to another user")
+)
+
+// Version describes one saved version of a spell.
+type Version struct {
+	SpellID string    `json:"spellId"`
+	Version int       `json:"version"`
+	Hash    string    `json:"hash"`
+	Owner   string    `json:"owner,omitempty"`
+	User    string    `json:"user,omitempty"` // who saved this version
+	Time    time.Time `json:"time"`
+}
+
+// Library saves and loads spells in an event store.
+type Library struct {
+	Store events.Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (l *Library) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now().UTC()
+}
+
+// Save appends a new version of s unless its content hash equals the
+// latest version's, in which case it returns that version. The first user
+// to save a spell owns it; another user's save is ErrForbidden, and so is
+// any user's save of a spell nobody owns (saved by user "", like the demo).
+// user "" (the CLI, an admin, the executor saving what it runs) is allowed
+// on any spell.
+func (l *Library) Save(ctx context.Context, s *graph.Spell, user string) (Version, error) {
+	if s.ID == "" {
+		return Version{}, errors.New("save spell: the spell has no id")
+	}
+	doc, err := graph.MarshalSpell(s)
+	if err != nil {
+		return Version{}, fmt.Errorf("save spell %q: %w", s.ID, err)
+	}
+	hash := graph.Hash(s)
+	stream := events.SpellStream(s.ID)
+	for attempt := 0; attempt < 3; attempt++ {
+		latest, rev, exists, err := l.latest(ctx, s.ID)
+		if err != nil {
+			return Version{}, err
+		}
+		expected := events.NoStream
+		next := 1
+		owner := user
+		if exists {
+			expected = events.Exact(rev)
+			if latest.deleted {
+				next = latest.version.Version + 1
+			} else {
+				if user != "" && latest.version.Owner != user {
+					// Another user's spell, or one nobody owns (the demo
+					// every user runs): only the operator (user "")
+					// changes it.
+					return Version{}, fmt.Errorf("save spell %q: %w", s.ID, ErrForbidden)
+				}
+				if latest.version.Hash == hash {
+					return latest.version, nil
+				}
+				next = latest.version.Version + 1
+				if latest.version.Owner != "" {
+					owner = latest.version.Owner
+				}
+			}
+		}
+		saved := events.SpellSaved{SpellID: s.ID, Version: next, Hash: hash, Graph: json.RawMessage(doc), User: user, Time: l.now()}
+		ev, err := events.Encode(saved)
+		if err != nil {
+			return Version{}, err
+		}
+		ev.Metadata, _ = json.Marshal(map[string]string{"owner": owner})
+		_, err = l.Store.Append(ctx, stream, expected, ev)
+		if errors.Is(err, events.ErrWrongExpectedRevision) {
+			continue // someone saved in between: look again
+		}
+		if err != nil {
+			return Version{}, fmt.Errorf("save spell %q: %w", s.ID, err)
+		}
+		return Version{SpellID: s.ID, Version: next, Hash: hash, Owner: owner, User: user, Time: saved.Time}, nil
+	}
+	return Version{}, fmt.Errorf("save spell %q: %w", s.ID, ErrConflict)
+}
+
+// Get returns the latest version of a spell.
+func (l *Library) Get(ctx context.Context, id string) (*graph.Spell, Version, error) {
+	latest, _, exists, err := l.latest(ctx, id)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	if !exists || latest.deleted {
+		return nil, Version{}, fmt.Errorf("spell %q: %w", id, ErrNotFound)
+	}
+	return latest.spell, latest.version, nil
+}
+
+// GetVersion returns the version of a spell with the given content hash,
+// deleted or not: a run records the hash it ran, and can always be replayed.
+func (l *Library) GetVersion(ctx context.Context, id, hash string) (*graph.Spell, Version, error) {
+	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 0)
+	if errors.Is(err, events.ErrStreamNotFound) {
+		return nil, Version{}, fmt.Errorf("spell %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, Version{}, fmt.Errorf("load spell %q: %w", id, err)
+	}
+	for _, e := range evs {
+		if e.Type != events.TypeSpellSaved {
+			continue
+		}
+		v, err := decodeSaved(e)
+		if err != nil {
+			return nil, Version{}, err
+		}
+		if v.version.Hash == hash {
+			return v.spell, v.version, nil
+		}
+	}
+	return nil, Version{}, fmt.Errorf("spell %q version %s: %w", id, hash, ErrNotFound)
+}
+
+// History lists every saved version, oldest first.
+func (l *Library) History(ctx context.Context, id string) ([]Version, error) {
+	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.Start, events.Forwards, 0)
+	if errors.Is(err, events.ErrStreamNotFound) {
+		return nil, fmt.Errorf("spell %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load spell %q: %w", id, err)
+	}
+	var out []Version
+	for _, e := range evs {
+		if e.Type != events.TypeSpellSaved {
+			continue
+		}
+		v, err := decodeSaved(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v.version)
+	}
+	return out, nil
+}
+
+// Delete marks a spell deleted. Its versions stay in the log. Only its
+// owner, or user "" (the CLI, an admin), may delete it.
+func (l *Library) Delete(ctx context.Context, id, user string) error {
+	latest, rev, exists, err := l.latest(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !exists || latest.deleted {
+		return fmt.Errorf("spell %q: %w", id, ErrNotFound)
+	}
+	if user != "" && latest.version.Owner != user {
+		return fmt.Errorf("delete spell %q: %w", id, ErrForbidden)
+	}
+	ev, err := events.Encode(events.SpellDeleted{SpellID: id, Version: latest.version.Version, User: user, Time: l.now()})
+	if err != nil {
+		return err
+	}
+	if _, err := l.Store.Append(ctx, events.SpellStream(id), events.Exact(rev), ev); err != nil {
+		if errors.Is(err, events.ErrWrongExpectedRevision) {
+			return fmt.Errorf("delete spell %q: %w", id, ErrConflict)
+		}
+		return fmt.Errorf("delete spell %q: %w", id, err)
+	}
+	return nil
+}
+
+// LoadSpell makes the library a graph.SpellSource for sub-spells, by id.
+func (l *Library) LoadSpell(ctx context.Context, ref string) (*graph.Spell, error) {
+	s, _, err := l.Get(ctx, ref)
+	return s, err
+}
+
+type state struct {
+	spell   *graph.Spell
+	version Version
+	deleted bool
+}
+
+// latest reads the spell stream's last event (and the last save before a
+// delete, for the version number).
+func (l *Library) latest(ctx context.Context, id string) (state, uint64, bool, error) {
+	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 2)
+	if errors.Is(err, events.ErrStreamNotFound) {
+		return state{}, 0, false, nil
+	}
+	if err != nil {
+		return state{}, 0, false, fmt.Errorf("load spell %q: %w", id, err)
+	}
+	if len(evs) == 0 {
+		return state{}, 0, false, nil
+	}
+	rev := evs[0].Revision
+	switch evs[0].Type {
+	case events.TypeSpellSaved:
+		st, err := decodeSaved(evs[0])
+		return st, rev, true, err
+	case events.TypeSpellDeleted:
+		var d events.SpellDeleted
+		if err := json.Unmarshal(evs[0].Data, &d); err != nil {
+			return state{}, 0, false, fmt.Errorf("spell %q: decode %s: %w", id, evs[0].Type, err)
+		}
+		return state{deleted: true, version: Version{SpellID: id, Version: d.Version}}, rev, true, nil
+	}
+	return state{}, 0, false, fmt.Errorf("spell %q: unexpected event %s in its stream", id, evs[0].Type)
+}
+
+func decodeSaved(e events.RecordedEvent) (state, error) {
+	var saved events.SpellSaved
+	if err := json.Unmarshal(e.Data, &saved); err != nil {
+		return state{}, fmt.Errorf("spell stream %s: decode %s: %w", e.Stream, e.Type, err)
+	}
+	s, _, err := graph.ParseSpell(saved.Graph)
+	if err != nil {
+		return state{}, fmt.Errorf("spell %q version %d: %w", saved.SpellID, saved.Version, err)
+	}
+	var meta struct {
+		Owner string `json:"owner"`
+	}
+	if len(e.Metadata) > 0 {
+		_ = json.Unmarshal(e.Metadata, &meta)
+	}
+	return state{spell: s, version: Version{
+		SpellID: saved.SpellID, Version: saved.Version, Hash: saved.Hash,
+		Owner: meta.Owner, User: saved.User, Time: saved.Time,
+	}}, nil
+}

@@ -1,0 +1,414 @@
+package jsvm
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
+
+	"github.com/grimoire-run/grimoire/services"
+)
+
+// Options bound every call. Zero fields take the defaults shown.
+type Options struct {
+	Timeout         time.Duration // per call, default 1s
+	Grace           time.Duration // how long past the deadline Call waits for a stuck native call, default 250ms
+	Tick            time.Duration // watchdog sampling period, default 5ms
+	MaxCallStack    int           // JS call depth, default 1024
+	MaxHeapGrowth   uint64        // growth of the heap in use during one call, default 256 MiB
+	MaxArrayLength  int64         // default 4,194,304 elements
+	MaxStringLength int64         // default 16,777,216 UTF-16 units
+	MaxSourceBytes  int           // default 1 MiB
+	MaxIOBytes      int           // JSON size of arguments and of the result, default 16 MiB
+	ProgramCache    int           // compiled programs kept, default 256
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Grace <= 0 {
+		o.Grace = 250 * time.Millisecond
+	}
+	if o.Tick <= 0 {
+		o.Tick = 5 * time.Millisecond
+	}
+	if o.MaxCallStack <= 0 {
+		o.MaxCallStack = 1024
+	}
+	if o.MaxHeapGrowth == 0 {
+		o.MaxHeapGrowth = 256 << 20
+	}
+	if o.MaxArrayLength <= 0 {
+		o.MaxArrayLength = 4 << 20
+	}
+	if o.MaxStringLength <= 0 {
+		o.MaxStringLength = 16 << 20
+	}
+	if o.MaxSourceBytes <= 0 {
+		o.MaxSourceBytes = 1 << 20
+	}
+	if o.MaxIOBytes <= 0 {
+		o.MaxIOBytes = 16 << 20
+	}
+	if o.ProgramCache <= 0 {
+		o.ProgramCache = 256
+	}
+	return o
+}
+
+// Sandbox runs JavaScript calls, each in a fresh runtime. It is safe for
+// concurrent use. Close waits for calls abandoned past their deadline.
+type Sandbox struct {
+	opts  Options
+	cache programCache
+	wg    sync.WaitGroup
+}
+
+var _ services.Sandbox = (*Sandbox)(nil)
+
+// New returns a sandbox with the given bounds.
+func New(opts Options) *Sandbox {
+	o := opts.withDefaults()
+	return &Sandbox{opts: o, cache: programCache{max: o.ProgramCache, items: map[[32]byte]*list.Element{}, order: list.New()}}
+}
+
+// Close waits until every runtime abandoned by a timed-out call has stopped.
+func (s *Sandbox) Close() error {
+	s.wg.Wait()
+	return nil
+}
+
+// Options returns the bounds in force (defaults applied).
+func (s *Sandbox) Options() Options { return s.opts }
+
+// Call runs call.Source in a fresh runtime, then calls call.Function with
+// call.Args.
+func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services.SandboxResult, error) {
+	if err := ctx.Err(); err != nil {
+		return services.SandboxResult{}, err
+	}
+	if len(call.Source) > s.opts.MaxSourceBytes {
+		return services.SandboxResult{}, &services.LimitError{Err: services.ErrSandboxSize,
+			Message: fmt.Sprintf("source is %d bytes, more than the %d allowed", len(call.Source), s.opts.MaxSourceBytes)}
+	}
+	fn := call.Function
+	if fn == "" {
+		fn = "worker"
+	}
+	args := call.Args
+	if args == nil {
+		args = []any{}
+	}
+	argsJSON, err := json.Marshal(args)
+	if err != nil {
+		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
+	}
+	if len(argsJSON) > s.opts.MaxIOBytes {
+		return services.SandboxResult{}, &services.LimitError{Err: services.ErrSandboxSize,
+			Message: fmt.Sprintf("arguments are %d bytes of JSON, more than the %d allowed", len(argsJSON), s.opts.MaxIOBytes)}
+	}
+	prog, err := s.cache.compile(call.Source)
+	if err != nil {
+		return services.SandboxResult{}, err
+	}
+	timeout := call.Timeout
+	if timeout <= 0 {
+		timeout = s.opts.Timeout
+	}
+	timeoutErr := &services.LimitError{Err: services.ErrSandboxTimeout,
+		Message: fmt.Sprintf("exceeded its %s time limit", timeout)}
+
+	vm := goja.New()
+	type outcome struct {
+		res services.SandboxResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	started := make(chan time.Time, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		res, err := s.run(ctx, vm, prog, fn, string(argsJSON), timeout, timeoutErr, started)
+		done <- outcome{res, err}
+	}()
+
+	// Wait for the runtime, but never much past the deadline: a native call
+	// that ignores Interrupt is abandoned (see the package doc). The clock
+	// starts when the script does, after the runtime is set up.
+	var hard <-chan time.Time
+	for {
+		select {
+		case o := <-done:
+			return o.res, o.err
+		case t0 := <-started:
+			timer := time.NewTimer(time.Until(t0.Add(timeout)) + s.opts.Grace)
+			defer timer.Stop()
+			hard = timer.C
+		case <-hard:
+			return services.SandboxResult{}, timeoutErr
+		case <-ctx.Done():
+			vm.Interrupt(ctx.Err())
+			select {
+			case o := <-done:
+				if o.err == nil {
+					return o.res, nil
+				}
+				return services.SandboxResult{}, ctx.Err()
+			case <-time.After(s.opts.Grace):
+				return services.SandboxResult{}, ctx.Err()
+			}
+		}
+	}
+}
+
+func (s *Sandbox) watch(ctx context.Context, vm *goja.Runtime, deadline time.Time, timeoutErr error, stop <-chan struct{}) {
+	start := heapInUse()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	tick := time.NewTicker(s.opts.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			vm.Interrupt(ctx.Err())
+			return
+		case <-timer.C:
+			vm.Interrupt(timeoutErr)
+			return
+		case <-tick.C:
+			if now := heapInUse(); now > start && now-start > s.opts.MaxHeapGrowth {
+				vm.Interrupt(&services.LimitError{Err: services.ErrSandboxMemory,
+					Message: fmt.Sprintf("exceeded its memory limit (its heap grew by more than %d MiB)", s.opts.MaxHeapGrowth>>20)})
+				return
+			}
+		}
+	}
+}
+
+// heapSample is the memory occupied by heap objects, live or not yet
+// swept: garbage a script drops is collected and does not count; what it
+// keeps does.
+var heapSample = "/memory/classes/heap/objects:bytes"
+
+func heapInUse() uint64 {
+	s := [1]metrics.Sample{{Name: heapSample}}
+	metrics.Read(s[:])
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// run executes one call inside vm. It runs on its own goroutine.
+func (s *Sandbox) run(ctx context.Context, vm *goja.Runtime, prog *goja.Program, fn, argsJSON string,
+	timeout time.Duration, timeoutErr error, started chan<- time.Time) (res services.SandboxResult, err error) {
+	vm.SetMaxCallStackSize(s.opts.MaxCallStack)
+	// Capture JSON before the script can replace it.
+	jsonObj := vm.Get("JSON").ToObject(vm)
+	parse, _ := goja.AssertFunction(jsonObj.Get("parse"))
+	stringify, _ := goja.AssertFunction(jsonObj.Get("stringify"))
+	if err := s.installGuards(vm); err != nil {
+		return res, fmt.Errorf("install sandbox guards: %w", err)
+	}
+	t0 := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watch(ctx, vm, t0.Add(timeout), timeoutErr, stop)
+	}()
+	started <- t0
+	if _, err := vm.RunProgram(prog); err != nil {
+		return res, s.mapError(err)
+	}
+	f, ok := goja.AssertFunction(vm.Get(fn))
+	if !ok {
+		return res, &services.ScriptError{Name: "ReferenceError", Message: fmt.Sprintf("the code must define a function named %s", fn)}
+	}
+	argv, err := parse(goja.Undefined(), vm.ToValue(argsJSON))
+	if err != nil {
+		return res, s.mapError(err)
+	}
+	argObj := argv.ToObject(vm)
+	n := int(argObj.Get("length").ToInteger())
+	callArgs := make([]goja.Value, n)
+	for i := range callArgs {
+		callArgs[i] = argObj.Get(fmt.Sprint(i))
+	}
+	ret, err := f(goja.Undefined(), callArgs...)
+	if err != nil {
+		return res, s.mapError(err)
+	}
+	if p, ok := ret.Export().(*goja.Promise); ok {
+		switch p.State() {
+		case goja.PromiseStateFulfilled:
+			ret = p.Result()
+		case goja.PromiseStateRejected:
+			return res, scriptErrorFromValue(p.Result(), nil)
+		default:
+			return res, &services.ScriptError{Name: "Error", Message: fmt.Sprintf("%s returned a promise that never settled (the sandbox has no timers or I/O)", fn)}
+		}
+	}
+	out, err := s.export(vm, stringify, ret, "result")
+	if err != nil {
+		return res, err
+	}
+	res.Value = out
+	back, err := s.export(vm, stringify, argObj, "arguments")
+	if err != nil {
+		return res, err
+	}
+	if arr, ok := back.([]any); ok {
+		res.Args = arr
+	}
+	return res, nil
+}
+
+func (s *Sandbox) export(vm *goja.Runtime, stringify goja.Callable, v goja.Value, what string) (any, error) {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return nil, nil
+	}
+	js, err := stringify(goja.Undefined(), v)
+	if err != nil {
+		return nil, s.mapError(err)
+	}
+	if goja.IsUndefined(js) { // a function or symbol
+		return nil, nil
+	}
+	text := js.String()
+	if len(text) > s.opts.MaxIOBytes {
+		return nil, &services.LimitError{Err: services.ErrSandboxSize,
+			Message: fmt.Sprintf("%s is %d bytes of JSON, more than the %d allowed", what, len(text), s.opts.MaxIOBytes)}
+	}
+	var out any
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// mapError turns goja's errors into the sandbox's.
+func (s *Sandbox) mapError(err error) error {
+	var le *services.LimitError
+	if errors.As(err, &le) { // raised by a guard
+		return le
+	}
+	var intr *goja.InterruptedError
+	if errors.As(err, &intr) {
+		if e, ok := intr.Value().(error); ok {
+			return e
+		}
+		return fmt.Errorf("interrupted: %v", intr.Value())
+	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return &services.LimitError{Err: services.ErrSandboxStack,
+			Message: fmt.Sprintf("exceeded its call stack limit of %d frames (runaway recursion?)", s.opts.MaxCallStack)}
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		return scriptErrorFromValue(ex.Value(), ex.Stack())
+	}
+	return err
+}
+
+func scriptErrorFromValue(v goja.Value, stack []goja.StackFrame) error {
+	se := &services.ScriptError{}
+	if obj, ok := v.(*goja.Object); ok {
+		if name := obj.Get("name"); name != nil && !goja.IsUndefined(name) {
+			se.Name = name.String()
+		}
+		if msg := obj.Get("message"); msg != nil && !goja.IsUndefined(msg) {
+			se.Message = msg.String()
+		} else {
+			se.Message = obj.String()
+		}
+		if g, ok := obj.Export().(error); ok && se.Message == "" {
+			se.Message = g.Error()
+		}
+	} else if v != nil {
+		se.Message = v.String()
+		se.Name = "Uncaught"
+	}
+	for _, f := range stack {
+		if p := f.Position(); p.Line > 0 {
+			se.Line, se.Column = p.Line, p.Column
+			break
+		}
+	}
+	return se
+}
+
+// programCache keeps compiled programs, least recently used evicted first.
+type programCache struct {
+	mu    sync.Mutex
+	max   int
+	items map[[32]byte]*list.Element
+	order *list.List
+}
+
+type cached struct {
+	key  [32]byte
+	prog *goja.Program
+}
+
+func (c *programCache) compile(src string) (*goja.Program, error) {
+	key := sha256.Sum256([]byte(src))
+	c.mu.Lock()
+	if el, ok := c.items[key]; ok {
+		c.order.MoveToFront(el)
+		p := el.Value.(*cached).prog
+		c.mu.Unlock()
+		return p, nil
+	}
+	c.mu.Unlock()
+
+	ast, err := parser.ParseFile(nil, "code", src, 0)
+	if err != nil {
+		var list parser.ErrorList
+		if errors.As(err, &list) && len(list) > 0 {
+			first := list[0]
+			return nil, &services.ScriptError{Name: "SyntaxError", Message: first.Message,
+				Line: first.Position.Line, Column: first.Position.Column}
+		}
+		return nil, &services.ScriptError{Name: "SyntaxError", Message: strings.TrimSpace(err.Error())}
+	}
+	prog, err := goja.CompileAST(ast, false)
+	if err != nil {
+		var ce *goja.CompilerSyntaxError
+		if errors.As(err, &ce) {
+			se := &services.ScriptError{Name: "SyntaxError", Message: ce.Message}
+			if ce.File != nil {
+				p := ce.File.Position(ce.Offset)
+				se.Line, se.Column = p.Line, p.Column
+			}
+			return nil, se
+		}
+		return nil, &services.ScriptError{Name: "SyntaxError", Message: err.Error()}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		return el.Value.(*cached).prog, nil
+	}
+	c.items[key] = c.order.PushFront(&cached{key: key, prog: prog})
+	for c.order.Len() > c.max {
+		el := c.order.Back()
+		c.order.Remove(el)
+		delete(c.items, el.Value.(*cached).key)
+	}
+	return prog, nil
+}
