@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // BlobStore holds large event data by content (SHA-256).
@@ -213,7 +214,19 @@ func (b *blobbedStore) Append(ctx context.Context, stream string, expected Expec
 		// which is as deterministic as the content it stands for.
 		out[i].Data = data
 	}
-	return b.inner.Append(ctx, stream, expected, out...)
+	res, err := b.inner.Append(ctx, stream, expected, out...)
+	if copied && len(res.Recorded) == len(evs) {
+		// The caller gets its events back as it wrote them, not the
+		// references the log holds.
+		recs := slices.Clone(res.Recorded)
+		for i := range recs {
+			if len(evs[i].Data) > b.threshold {
+				recs[i].Data = evs[i].Data
+			}
+		}
+		res.Recorded = recs
+	}
+	return res, err
 }
 
 func (b *blobbedStore) resolve(ctx context.Context, e *RecordedEvent) error {

@@ -132,6 +132,11 @@ type AppendResult struct {
 	// Position is the global position of the last event written (for an
 	// idempotent retry, of the last event the original append wrote).
 	Position uint64
+	// Recorded holds the events as the store recorded them (revisions,
+	// positions, commit time) when it has them at hand without a read, as
+	// the embedded store does; nil otherwise, and for an idempotent retry.
+	// Callers read them and must not modify them.
+	Recorded []RecordedEvent
 }
 
 // ExpectedRevision is the stream state an append requires. The zero value

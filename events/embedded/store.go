@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,7 @@ type Store struct {
 	notifyMu  sync.Mutex
 	notify    chan struct{} // closed and replaced after each commit
 	window    *window
+	last      *lastEvents
 }
 
 type head struct {
@@ -146,6 +148,7 @@ func Open(opts Options) (*Store, error) {
 		writerDone: make(chan struct{}),
 		nextPos:    last + 1,
 		heads:      make(map[string]head),
+		last:       newLastEvents(),
 		notify:     make(chan struct{}),
 		window:     newWindow(opts.LiveWindow),
 	}
@@ -421,6 +424,7 @@ func (s *Store) commitBatch(batch []*appendReq) {
 		} else {
 			s.nextPos += uint64(len(recs))
 			s.cacheHeads(overlay)
+			s.last.committed(recs)
 			s.window.push(recs)
 			s.notifyMu.Lock()
 			s.committed.Store(recs[len(recs)-1].Position)
@@ -430,7 +434,11 @@ func (s *Store) commitBatch(batch []*appendReq) {
 		}
 	}
 	for i := range outs {
-		outs[i].req.done <- appendResp{res: outs[i].res, err: outs[i].err}
+		o := &outs[i]
+		if o.err == nil && o.end > o.first {
+			o.res.Recorded = slices.Clip(recs[o.first:o.end])
+		}
+		o.req.done <- appendResp{res: o.res, err: o.err}
 	}
 }
 
@@ -556,6 +564,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, dir 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if from == events.End && dir == events.Backwards && max == 1 {
+		return s.readLast(stream)
+	}
 	var out []events.RecordedEvent
 	err := s.read(func() error {
 		var err error
@@ -573,6 +584,28 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, dir 
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
 	return out, nil
+}
+
+// readLast is ReadStream(stream, End, Backwards, 1), through s.last.
+func (s *Store) readLast(stream string) ([]events.RecordedEvent, error) {
+	rec, fill, ok := s.last.get(stream)
+	if ok {
+		return []events.RecordedEvent{rec}, nil
+	}
+	var found bool
+	err := s.read(func() error {
+		var err error
+		rec, found, err = s.engine.Head(stream)
+		if err == nil && !found {
+			err = events.ErrStreamNotFound
+		}
+		return err
+	})
+	s.last.fill(stream, fill, rec, found && err == nil)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %q: %w", stream, err)
+	}
+	return []events.RecordedEvent{rec}, nil
 }
 
 // ReadAll implements events.Store.

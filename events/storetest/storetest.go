@@ -20,8 +20,8 @@ import (
 type Options struct {
 	// MaxEventSize is the store's documented limit for one event; the
 	// suite checks that a bigger one fails with events.ErrEventTooLarge
-	// and writes nothing. 0 skips that check (no limit, or a wrapper that
-	// offloads large data).
+	// and writes nothing. 0 leaves that check out (no limit, or a wrapper
+	// that offloads large data).
 	MaxEventSize int
 	// LargeEventSize is the size of the event that must round-trip
 	// intact. Default 512 KiB.
@@ -54,6 +54,7 @@ func RunWithOptions(t *testing.T, opts Options, newStore NewStore) {
 		{"ReadStream", testReadStream},
 		{"ReadStreamNotFound", testReadStreamNotFound},
 		{"RoundTripFields", testRoundTrip},
+		{"AppendRecordedMatchesRead", testAppendRecorded},
 		{"ReadAllOrder", testReadAllOrder},
 		{"SubscribeCatchUpThenLive", testSubscribeCatchUpThenLive},
 		{"SubscribeNoGapUnderLoad", testSubscribeUnderLoad},
@@ -62,7 +63,12 @@ func RunWithOptions(t *testing.T, opts Options, newStore NewStore) {
 		{"SubscribeFromEnd", testSubscribeFromEnd},
 		{"SubscriptionCloseAndCancel", testSubscriptionClose},
 		{"LargeEvent", testLargeEvent},
-		{"EventTooLarge", testEventTooLarge},
+	}
+	if opts.MaxEventSize > 0 {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, c *suite)
+		}{"EventTooLarge", testEventTooLarge})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +127,37 @@ func (c *suite) mustAppend(t *testing.T, stream string, exp events.ExpectedRevis
 		t.Fatalf("append %d events to %s (expected %v): %v", len(e), stream, exp, err)
 	}
 	return res
+}
+
+// testAppendRecorded: events an append hands back (AppendResult.Recorded,
+// optional) are the events a read returns.
+func testAppendRecorded(t *testing.T, c *suite) {
+	s := c.stream("recorded")
+	c.mustAppend(t, s, events.NoStream, evs("Before", 0, 2)...)
+	batch := evs("Rec", 0, 3)
+	batch[1].Metadata = json.RawMessage(`{"m":1}`)
+	res := c.mustAppend(t, s, events.Exact(1), batch...)
+	if res.Recorded == nil {
+		return // the store does not hand events back; readers read them
+	}
+	got, err := c.ReadStream(c.ctx(t), s, 2, events.Forwards, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Recorded) != len(got) {
+		t.Fatalf("append handed back %d events, the stream holds %d after it", len(res.Recorded), len(got))
+	}
+	for i, r := range res.Recorded {
+		g := got[i]
+		if r.Stream != g.Stream || r.ID != g.ID || r.Type != g.Type || r.Revision != g.Revision ||
+			r.Position != g.Position || r.SchemaVersion != g.SchemaVersion || !r.Time.Equal(g.Time) ||
+			string(r.Data) != string(g.Data) || string(r.Metadata) != string(g.Metadata) {
+			t.Fatalf("event %d handed back %+v, read %+v", i, r, g)
+		}
+	}
+	if last := res.Recorded[len(res.Recorded)-1]; last.Revision != res.NextRevision || last.Position != res.Position {
+		t.Fatalf("last recorded event at %d/%d, result says %d/%d", last.Revision, last.Position, res.NextRevision, res.Position)
+	}
 }
 
 func testExpectedRevision(t *testing.T, c *suite) {
@@ -257,7 +294,7 @@ func testIdempotentRetry(t *testing.T, c *suite) {
 			}
 			first := c.mustAppend(t, s, tc.first, batch...)
 			again := c.mustAppend(t, s, tc.retry, batch...)
-			if again != first {
+			if again.NextRevision != first.NextRevision || again.Position != first.Position {
 				t.Fatalf("retry returned %+v, first append %+v", again, first)
 			}
 			got, err := c.ReadStream(c.ctx(t), s, events.Start, events.Forwards, 0)
@@ -662,9 +699,6 @@ func testLargeEvent(t *testing.T, c *suite) {
 }
 
 func testEventTooLarge(t *testing.T, c *suite) {
-	if c.opts.MaxEventSize <= 0 {
-		t.Skip("store declares no event size limit")
-	}
 	s := c.stream("toolarge")
 	_, err := c.Append(c.ctx(t), s, events.NoStream, ev("Small", 0), events.EventData{Type: "Huge", Data: largeData(c.opts.MaxEventSize + 1)})
 	if !errors.Is(err, events.ErrEventTooLarge) {
