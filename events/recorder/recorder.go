@@ -144,10 +144,12 @@ type Recorder struct {
 	// buffers again without being woken (zero: not before it is woken).
 	sleepUntil time.Time
 
-	nonce    string        // makes this writer's claim event ID its own
-	wake     chan struct{} // writer: work queued
-	kick     chan struct{} // writer: a Flush is waiting
-	stop     chan struct{} // writer: finish up
+	nonce string        // makes this writer's claim event ID its own
+	wake  chan struct{} // writer: work queued
+	kick  chan struct{} // writer: a Flush is waiting
+	stop  chan struct{} // writer: finish up
+	// pubQueue: committed batches for the publisher. A bus slower than
+	// the store fills it, and then holds the writer back.
 	pubQueue chan committed
 	ctx      context.Context // cancels store and bus calls at a forced stop
 	cancel   context.CancelFunc
@@ -163,8 +165,16 @@ type queued struct {
 	at   time.Time // when it was queued
 }
 
+// pubQueueLen is how many committed batches may wait for the publisher. A
+// recorder exists per run, so the queue is kept small (one of 1,024 was
+// 40 KB, most of what a short run allocated).
+const pubQueueLen = 32
+
 type committed struct {
 	firstSeq, lastSeq uint64
+	// recs are the committed events when the store returned them (see
+	// events.AppendResult.Recorded); otherwise the publisher reads them.
+	recs []events.RecordedEvent
 }
 
 type chunkBuf struct {
@@ -203,7 +213,7 @@ func New(opts Options) (*Recorder, error) {
 		wake:     make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
-		pubQueue: make(chan committed, 1024),
+		pubQueue: make(chan committed, pubQueueLen),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -535,6 +545,20 @@ func (r *Recorder) signalLocked() {
 // Flush queues buffered tokens and waits until every event handed to the
 // recorder so far is committed and, with a bus, published.
 func (r *Recorder) Flush(ctx context.Context) error {
+	return r.waitFor(ctx, r.hurry(), true)
+}
+
+// Sync queues buffered tokens and waits until every event handed to the
+// recorder so far is committed (durable); publishing them may still be
+// under way. A caller that answers once the run's end is durable (the
+// REST sync mode) does not wait for the bus; Close still does.
+func (r *Recorder) Sync(ctx context.Context) error {
+	return r.waitFor(ctx, r.hurry(), false)
+}
+
+// hurry queues buffered tokens and has the writer append everything up to
+// the current Seq at once; it returns that Seq.
+func (r *Recorder) hurry() uint64 {
 	r.mu.Lock()
 	r.dueChunksLocked(time.Time{}, true)
 	target := r.seq
@@ -544,10 +568,12 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	case r.kick <- struct{}{}:
 	default:
 	}
-	return r.waitFor(ctx, target)
+	return target
 }
 
-func (r *Recorder) waitFor(ctx context.Context, target uint64) error {
+// waitFor waits until target is committed and, when published is set and
+// there is a bus, published.
+func (r *Recorder) waitFor(ctx context.Context, target uint64, published bool) error {
 	for {
 		r.mu.Lock()
 		if r.err != nil {
@@ -555,7 +581,7 @@ func (r *Recorder) waitFor(ctx context.Context, target uint64) error {
 			r.mu.Unlock()
 			return err
 		}
-		done := r.commit >= target && (r.opts.Bus == nil || r.publish >= target)
+		done := r.commit >= target && (!published || r.opts.Bus == nil || r.publish >= target)
 		ch := r.changed
 		r.mu.Unlock()
 		if done {
@@ -708,7 +734,7 @@ func (r *Recorder) append(batch []queued) bool {
 	for i, q := range batch {
 		evs[i] = q.ev
 	}
-	err := r.appendEvents(first, evs)
+	recs, err := r.appendEvents(first, evs)
 	last := batch[len(batch)-1].seq
 	r.mu.Lock()
 	if err != nil {
@@ -720,7 +746,7 @@ func (r *Recorder) append(batch []queued) bool {
 	r.signalLocked()
 	r.mu.Unlock()
 	if r.opts.Bus != nil {
-		r.pubQueue <- committed{firstSeq: first, lastSeq: last}
+		r.pubQueue <- committed{firstSeq: first, lastSeq: last, recs: recs}
 	}
 	if r.opts.OnCommit != nil {
 		r.opts.OnCommit(last)
@@ -732,31 +758,41 @@ func (r *Recorder) append(batch []queued) bool {
 // failures that may be transient. A batch the store finds too large as a
 // whole (EventStoreDB caps one append at 1 MiB, however small each event)
 // is appended in halves; only a single event too large fails.
-func (r *Recorder) appendEvents(first uint64, evs []events.EventData) error {
+//
+// It returns the events as recorded when the store handed them back for
+// every part (nil otherwise: the publisher reads them).
+func (r *Recorder) appendEvents(first uint64, evs []events.EventData) ([]events.RecordedEvent, error) {
 	expected := events.NoStream
 	if first > 1 {
 		expected = events.Exact(first - 2)
 	}
-	var err error
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(r.ctx, r.opts.AppendTimeout)
-		_, err = r.opts.Store.Append(ctx, r.stream, expected, evs...)
+		res, err := r.opts.Store.Append(ctx, r.stream, expected, evs...)
 		cancel()
 		if err == nil {
-			return nil
+			if len(res.Recorded) != len(evs) {
+				return nil, nil
+			}
+			return res.Recorded, nil
 		}
 		if errors.Is(err, events.ErrWrongExpectedRevision) {
-			return fmt.Errorf("%w: run %s: %w", ErrRunTakenOver, r.opts.RunID, err)
+			return nil, fmt.Errorf("%w: run %s: %w", ErrRunTakenOver, r.opts.RunID, err)
 		}
 		if errors.Is(err, events.ErrEventTooLarge) && len(evs) > 1 {
 			h := len(evs) / 2
-			if err := r.appendEvents(first, evs[:h]); err != nil {
-				return err
+			a, err := r.appendEvents(first, evs[:h])
+			if err != nil {
+				return nil, err
 			}
-			return r.appendEvents(first+uint64(h), evs[h:])
+			b, err := r.appendEvents(first+uint64(h), evs[h:])
+			if err != nil || a == nil || b == nil {
+				return nil, err
+			}
+			return append(slices.Clip(a), b...), nil
 		}
 		if errors.Is(err, events.ErrEventTooLarge) || errors.Is(err, events.ErrClosed) || r.ctx.Err() != nil || attempt >= r.opts.Retries {
-			return err
+			return nil, err
 		}
 		r.log.Warn("append failed; retrying", "stream", r.stream, "seq", first, "events", len(evs), "attempt", attempt+1, "err", err)
 		select {
@@ -766,8 +802,9 @@ func (r *Recorder) appendEvents(first uint64, evs []events.EventData) error {
 	}
 }
 
-// publisher reads committed events back (for their positions and commit
-// times) and publishes them, in commit order. A bus failure is logged, not
+// publisher publishes committed events, as the store recorded them (with
+// positions and commit times: handed back by the append, or read back),
+// in commit order. A bus failure is logged, not
 // fatal: the store holds the events and followers can read them there.
 func (r *Recorder) publisher() {
 	defer r.wg.Done()
@@ -788,9 +825,13 @@ func (r *Recorder) publishRange(c committed) error {
 		return r.ctx.Err()
 	}
 	n := int(c.lastSeq - c.firstSeq + 1)
-	recs, err := r.opts.Store.ReadStream(r.ctx, r.stream, c.firstSeq-1, events.Forwards, n)
-	if err != nil {
-		return fmt.Errorf("read back %s@%d: %w", r.stream, c.firstSeq-1, err)
+	recs := c.recs
+	if len(recs) != n {
+		var err error
+		recs, err = r.opts.Store.ReadStream(r.ctx, r.stream, c.firstSeq-1, events.Forwards, n)
+		if err != nil {
+			return fmt.Errorf("read back %s@%d: %w", r.stream, c.firstSeq-1, err)
+		}
 	}
 	return r.opts.Bus.Publish(r.ctx, recs...)
 }

@@ -400,3 +400,61 @@ func TestOutputsWithoutAJSONFormAreRecordedAsANote(t *testing.T) {
 		t.Fatalf("ids %s %s", recs[0].ID, recs[1].ID)
 	}
 }
+
+// heldBus is a Publisher that holds every Publish until released, and
+// records what it was given.
+type heldBus struct {
+	release chan struct{}
+	got     atomic.Int64
+	fromAck atomic.Int64 // events that arrived with a position (handed back by the append)
+}
+
+func (b *heldBus) Publish(ctx context.Context, evs ...events.RecordedEvent) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, e := range evs {
+		if e.Position > 0 && !e.Time.IsZero() {
+			b.fromAck.Add(1)
+		}
+	}
+	b.got.Add(int64(len(evs)))
+	return nil
+}
+
+// Sync returns once the events are durable, whatever the bus does; Flush
+// and Close wait for the bus too. What is published carries the store's
+// positions and times.
+func TestSyncDoesNotWaitForTheBus(t *testing.T) {
+	st := openStore(t)
+	b := &heldBus{release: make(chan struct{})}
+	rec, err := recorder.New(recorder.Options{Store: st, Bus: b, RunID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Record(&events.RunRequested{}, nil)
+	rec.Record(&events.RunCompleted{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rec.Sync(ctx); err != nil {
+		t.Fatalf("Sync with the bus held: %v", err)
+	}
+	recs, _ := readRun(t, st, "s1")
+	if len(recs) != 2 || b.got.Load() != 0 {
+		t.Fatalf("after Sync: %d events stored, %d published", len(recs), b.got.Load())
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if err := rec.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with the bus held: %v, want a deadline error", err)
+	}
+	close(b.release)
+	if err := rec.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.got.Load() != 2 || b.fromAck.Load() != 2 {
+		t.Fatalf("published %d events, %d with positions", b.got.Load(), b.fromAck.Load())
+	}
+}

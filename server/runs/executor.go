@@ -380,14 +380,21 @@ func (e *Executor) reserve(runID string) (*Run, error) {
 	return r, nil
 }
 
+// release undoes reserve, for a run that ended or never started.
 func (e *Executor) release(r *Run) {
+	e.leave(r)
+	e.wg.Done()
+}
+
+// leave takes a run off the active list; Close still waits for it until
+// wg.Done.
+func (e *Executor) leave(r *Run) {
 	e.mu.Lock()
 	if e.active[r.id] == r {
 		delete(e.active, r.id)
 	}
 	e.mu.Unlock()
 	r.cancel(nil)
-	e.wg.Done()
 }
 
 func (e *Executor) newRecorder(runID string, prog *graph.Program, correlationID string, afterSeq uint64, run *Run) (*recorder.Recorder, error) {
@@ -432,14 +439,26 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 		req.Recorded = prior
 	}
 	go func() {
-		// Done is closed after the run has left the active list, so that a
-		// caller woken by Wait never finds it still listed.
-		defer close(run.done)
-		defer e.release(run)
 		res, err := e.opts.Runner.RunProgram(ctx, prog, req)
 		run.outcome = e.finish(ctx, run.id, res, err, rec, requestedAt, prior)
+		// Done is closed once the run's end is durable and the run has
+		// left the active list (a caller woken by Wait never finds it still
+		// listed), without waiting for the bus: the recorder's Close below
+		// publishes the rest, and Executor.Close waits for it.
+		e.leave(run)
+		close(run.done)
+		closeCtx, cancel := context.WithTimeout(context.Background(), recorderCloseTimeout)
+		if err := rec.Close(closeCtx); err != nil && run.outcome.RecordErr == nil {
+			e.log.Error("run's events not all published", "run", run.id, "err", err)
+		}
+		cancel()
+		e.wg.Done()
 	}()
 }
+
+// recorderCloseTimeout bounds how long a run's end waits for its recording
+// (when cancelled, say): the end must be recorded, but not forever.
+const recorderCloseTimeout = 30 * time.Second
 
 func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResult, runErr error, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) Outcome {
 	out := Outcome{RunID: runID, Duration: e.opts.Now().Sub(requestedAt)}
@@ -487,9 +506,9 @@ func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResul
 	}
 	// The run's end must be recorded even when it was cancelled; bound
 	// the wait instead.
-	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	syncCtx, cancel := context.WithTimeout(context.Background(), recorderCloseTimeout)
 	defer cancel()
-	if err := rec.Close(closeCtx); err != nil && out.RecordErr == nil {
+	if err := rec.Sync(syncCtx); err != nil && out.RecordErr == nil {
 		out.RecordErr = err
 	}
 	out.LastSeq = rec.LastSeq()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,5 +318,61 @@ func TestAnAwaitedRunIsDurableWhenItEnds(t *testing.T) {
 	}
 	if again, _ := readRun(t, st, "awaited-1"); len(again) != len(recs) {
 		t.Fatalf("the refused run wrote to the stream: %d events, had %d", len(again), len(recs))
+	}
+}
+
+// slowBus holds every Publish until released.
+type slowBus struct {
+	release   chan struct{}
+	published atomic.Int64
+}
+
+func (b *slowBus) Publish(ctx context.Context, evs ...events.RecordedEvent) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.published.Add(int64(len(evs)))
+	return nil
+}
+
+// A run's caller is answered once the run's end is durable, without
+// waiting for the bus; Close waits until the bus has every event.
+func TestWaitAnswersWhenDurableAndCloseWaitsForTheBus(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	b := &slowBus{release: make(chan struct{})}
+	ex, err := runs.New(runs.Options{Store: st, Bus: b, Runner: &graph.Runner{Catalog: recordertest.NewCatalog(recordertest.Options{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ex.Start(context.Background(), runs.RunSpec{Spell: recordertest.Chain("quick", 2, 0, 10), Awaited: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wait(t, r)
+	if o.Status != runs.StatusCompleted {
+		t.Fatalf("outcome %+v", o)
+	}
+	recs, _ := readRun(t, st, r.ID())
+	if recs[len(recs)-1].Type != events.TypeRunCompleted || b.published.Load() != 0 {
+		t.Fatalf("after Wait: last event %s, %d published", recs[len(recs)-1].Type, b.published.Load())
+	}
+	closed := make(chan struct{})
+	go func() { ex.Close(context.Background()); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the bus still held the run's events")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(b.release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after the bus let go")
+	}
+	if b.published.Load() != int64(len(recs)) {
+		t.Fatalf("published %d of %d events", b.published.Load(), len(recs))
 	}
 }
