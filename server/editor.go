@@ -149,7 +149,7 @@ func (s *Server) onSpellLoad(ctx context.Context, c socket.Conn, req spellLoadRe
 	if err != nil {
 		return nil, s.socketError("spell:load", err)
 	}
-	prog, err := s.opts.Runner.Compile(spell)
+	prog, err := s.compileLibrarySpell(spell)
 	if err != nil {
 		return nil, s.socketError("spell:load", err)
 	}

@@ -254,7 +254,7 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	prog, err := s.opts.Runner.Compile(spell)
+	prog, err := s.compileLibrarySpell(spell)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

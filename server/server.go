@@ -85,6 +85,7 @@ type Server struct {
 	mu       sync.Mutex
 	userRuns map[string]int // runs in progress per user
 	editors  map[string]*spellManager
+	programs map[*graph.Spell]*graph.Program // see compileLibrarySpell
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -95,6 +96,34 @@ type Server struct {
 	// for runs that may never finish.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+}
+
+// maxPrograms bounds the programs kept by compileLibrarySpell; past it the
+// map starts over.
+const maxPrograms = 1024
+
+// compileLibrarySpell compiles a spell that nobody modifies any more: one
+// the Library returned (it shares one decoded spell per saved version) or
+// one just saved. Its program is kept by pointer: the runner's own cache is keyed by a
+// content hash that took about 0.2 ms per request to compute.
+func (s *Server) compileLibrarySpell(sp *graph.Spell) (*graph.Program, error) {
+	s.mu.Lock()
+	p, ok := s.programs[sp]
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := s.opts.Runner.Compile(sp)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.programs == nil || len(s.programs) >= maxPrograms {
+		s.programs = make(map[*graph.Spell]*graph.Program)
+	}
+	s.programs[sp] = p
+	s.mu.Unlock()
+	return p, nil
 }
 
 // New builds a server and starts following the bus.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/grimoire-run/grimoire/events"
@@ -29,10 +30,46 @@ type Version struct {
 }
 
 // Library saves and loads spells in an event store.
+//
+// Every load reads the spell stream's last event, so a version saved by
+// another process is seen at once; decoding that event (the JSON and the
+// spell parse, most of a load's cost) is done once per event and kept.
+// The spells it returns are shared between callers, who must not modify
+// them.
 type Library struct {
 	Store events.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	mu      sync.Mutex
+	decoded map[string]state // by event ID: a recorded event never changes
+}
+
+// decodedCap bounds the decoded versions kept; past it the cache starts
+// over.
+const decodedCap = 1024
+
+// decode is decodeSaved through the cache.
+func (l *Library) decode(e events.RecordedEvent) (state, error) {
+	if e.ID != "" {
+		l.mu.Lock()
+		st, ok := l.decoded[e.ID]
+		l.mu.Unlock()
+		if ok {
+			return st, nil
+		}
+	}
+	st, err := decodeSaved(e)
+	if err != nil || e.ID == "" {
+		return st, err
+	}
+	l.mu.Lock()
+	if l.decoded == nil || len(l.decoded) >= decodedCap {
+		l.decoded = make(map[string]state)
+	}
+	l.decoded[e.ID] = st
+	l.mu.Unlock()
+	return st, nil
 }
 
 func (l *Library) now() time.Time {
@@ -130,7 +167,7 @@ func (l *Library) GetVersion(ctx context.Context, id, hash string) (*graph.Spell
 		if e.Type != events.TypeSpellSaved {
 			continue
 		}
-		v, err := decodeSaved(e)
+		v, err := l.decode(e)
 		if err != nil {
 			return nil, Version{}, err
 		}
@@ -202,10 +239,10 @@ type state struct {
 	deleted bool
 }
 
-// latest reads the spell stream's last event (and the last save before a
-// delete, for the version number).
+// latest reads the spell stream's last event: a save, or a delete (which
+// carries the version number it ended).
 func (l *Library) latest(ctx context.Context, id string) (state, uint64, bool, error) {
-	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 2)
+	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 1)
 	if errors.Is(err, events.ErrStreamNotFound) {
 		return state{}, 0, false, nil
 	}
@@ -218,7 +255,7 @@ func (l *Library) latest(ctx context.Context, id string) (state, uint64, bool, e
 	rev := evs[0].Revision
 	switch evs[0].Type {
 	case events.TypeSpellSaved:
-		st, err := decodeSaved(evs[0])
+		st, err := l.decode(evs[0])
 		return st, rev, true, err
 	case events.TypeSpellDeleted:
 		var d events.SpellDeleted
