@@ -369,3 +369,17 @@ func TestSecondRunIsServedFromTheCache(t *testing.T) {
 		t.Errorf("--no-cache run: %v", third)
 	}
 }
+
+// serve refuses settings it cannot read before it opens anything.
+func TestServeRejectsBadSettings(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{envGCHeadroom, "64MiB", "want a number of MiB"},
+		{envGCHeadroom, "-1", "want a number of MiB"},
+		{envLinger, "soon", "want a duration"},
+	} {
+		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), tc.key: tc.value}, "serve", "--addr", "127.0.0.1:0")
+		if code == 0 || !strings.Contains(errs, tc.key) || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s=%s: exit %d, stderr %q", tc.key, tc.value, code, errs)
+		}
+	}
+}

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/internal/gcpace"
 	"github.com/grimoire-run/grimoire/server"
 	"github.com/grimoire-run/grimoire/server/auth"
 	"github.com/grimoire-run/grimoire/server/socket"
@@ -34,7 +36,8 @@ const (
 	envJWTAudience    = "GRIMOIRE_JWT_AUDIENCE"
 	envAllowedOrigins = "GRIMOIRE_ALLOWED_ORIGINS" // comma-separated; empty allows same-origin and non-browser clients
 	envLogLevel       = "GRIMOIRE_LOG_LEVEL"
-	envLinger         = "GRIMOIRE_RECORD_LINGER" // how long a run's events gather before an append
+	envLinger         = "GRIMOIRE_RECORD_LINGER"  // how long a run's events gather before an append
+	envGCHeadroom     = "GRIMOIRE_GC_HEADROOM_MB" // heap growth between collections; 0 leaves GOGC at 100
 )
 
 // serveLinger: the server shows node events to live editors, so it appends
@@ -66,6 +69,17 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 			return fail(env, fmt.Errorf("%s=%q: want a duration such as 2ms", envLinger, v))
 		}
 		linger = d
+	}
+	headroom := uint64(gcpace.DefaultHeadroom)
+	if v := env.getenv(envGCHeadroom); v != "" {
+		mb, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fail(env, fmt.Errorf("%s=%q: want a number of MiB such as 64, or 0", envGCHeadroom, v))
+		}
+		headroom = mb << 20
+	}
+	if headroom > 0 && gcpace.Start(headroom) {
+		defer gcpace.Stop()
 	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *data, Logger: log, Linger: linger})
 	if err != nil {
