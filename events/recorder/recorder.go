@@ -802,10 +802,10 @@ func (r *Recorder) appendEvents(first uint64, evs []events.EventData) ([]events.
 	}
 }
 
-// publisher publishes committed events, as the store recorded them (with
-// positions and commit times: handed back by the append, or read back),
-// in commit order. A bus failure is logged, not
-// fatal: the store holds the events and followers can read them there.
+// publisher publishes committed events in commit order, as the store
+// recorded them (with positions and commit times: handed back by the
+// append, or read back). A bus failure is logged, not fatal: the store
+// holds the events and followers can read them there.
 func (r *Recorder) publisher() {
 	defer r.wg.Done()
 	for c := range r.pubQueue {
