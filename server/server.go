@@ -85,7 +85,9 @@ type Server struct {
 	mu       sync.Mutex
 	userRuns map[string]int // runs in progress per user
 	editors  map[string]*spellManager
-	programs map[*graph.Spell]*graph.Program // see compileLibrarySpell
+
+	programsMu sync.Mutex
+	programs   map[*graph.Spell]*graph.Program // see compileLibrarySpell
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -107,9 +109,9 @@ const maxPrograms = 1024
 // one just saved. Its program is kept by pointer: the runner's own cache is keyed by a
 // content hash that took about 0.2 ms per request to compute.
 func (s *Server) compileLibrarySpell(sp *graph.Spell) (*graph.Program, error) {
-	s.mu.Lock()
+	s.programsMu.Lock()
 	p, ok := s.programs[sp]
-	s.mu.Unlock()
+	s.programsMu.Unlock()
 	if ok {
 		return p, nil
 	}
@@ -117,12 +119,12 @@ func (s *Server) compileLibrarySpell(sp *graph.Spell) (*graph.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.programsMu.Lock()
 	if s.programs == nil || len(s.programs) >= maxPrograms {
 		s.programs = make(map[*graph.Spell]*graph.Program)
 	}
 	s.programs[sp] = p
-	s.mu.Unlock()
+	s.programsMu.Unlock()
 	return p, nil
 }
 

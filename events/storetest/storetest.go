@@ -44,10 +44,11 @@ func RunWithOptions(t *testing.T, opts Options, newStore NewStore) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	tests := []struct {
+	type contractTest struct {
 		name string
 		fn   func(t *testing.T, c *suite)
-	}{
+	}
+	tests := []contractTest{
 		{"ExpectedRevision", testExpectedRevision},
 		{"ConcurrentWritersOneWins", testConcurrentWriters},
 		{"IdempotentRetry", testIdempotentRetry},
@@ -65,10 +66,7 @@ func RunWithOptions(t *testing.T, opts Options, newStore NewStore) {
 		{"LargeEvent", testLargeEvent},
 	}
 	if opts.MaxEventSize > 0 {
-		tests = append(tests, struct {
-			name string
-			fn   func(t *testing.T, c *suite)
-		}{"EventTooLarge", testEventTooLarge})
+		tests = append(tests, contractTest{"EventTooLarge", testEventTooLarge})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
