@@ -376,6 +376,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{envGCHeadroom, "64MiB", "want a number of MiB"},
 		{envGCHeadroom, "-1", "want a number of MiB"},
 		{envLinger, "soon", "want a duration"},
+		{envStoreBackgroundRate, "16MB", "want MiB/s"},
+		{envStoreBackgroundRate, "-1", "want MiB/s"},
 	} {
 		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), tc.key: tc.value}, "serve", "--addr", "127.0.0.1:0")
 		if code == 0 || !strings.Contains(errs, tc.key) || !strings.Contains(errs, tc.want) {

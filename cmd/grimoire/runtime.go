@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,9 @@ import (
 const (
 	envData       = "GRIMOIRE_DATA"
 	envEventStore = "GRIMOIRE_EVENTSTORE_URL"
+	// envStoreBackgroundRate caps how fast the embedded log's flushes and
+	// compactions write, in MiB/s; 0 leaves them unpaced.
+	envStoreBackgroundRate = "GRIMOIRE_STORE_BACKGROUND_MBPS"
 	// envPrices names a JSON price table by model, for the usage model's
 	// costs: {"gpt-4o": {"promptPerMTok": 2.5, "completionPerMTok": 10}}.
 	envPrices = "GRIMOIRE_PRICES"
@@ -128,7 +133,11 @@ func openStore(ctx context.Context, env *cliEnv, dir string, log *slog.Logger) (
 		}
 		inner, kind = s, "eventstoredb"
 	} else {
-		s, err := embedded.Open(embedded.Options{Dir: dir, Logger: log})
+		rate, err := storeBackgroundRate(env.getenv(envStoreBackgroundRate))
+		if err != nil {
+			return nil, "", err
+		}
+		s, err := embedded.Open(embedded.Options{Dir: dir, Logger: log, BackgroundWriteRate: rate})
 		if err != nil {
 			return nil, "", fmt.Errorf("open the event store in %s (is another grimoire process using this data directory? use --data or %s): %w", dir, envData, err)
 		}
@@ -140,6 +149,22 @@ func openStore(ctx context.Context, env *cliEnv, dir string, log *slog.Logger) (
 		return nil, "", err
 	}
 	return events.WithBlobs(inner, blobs, events.BlobOptions{}), kind, nil
+}
+
+// storeBackgroundRate reads GRIMOIRE_STORE_BACKGROUND_MBPS: "" for the
+// store's default, 0 for unpaced, else MiB/s.
+func storeBackgroundRate(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	mb, err := strconv.ParseFloat(v, 64)
+	if err != nil || mb < 0 || math.IsInf(mb, 0) || math.IsNaN(mb) || mb > 1<<20 {
+		return 0, fmt.Errorf("%s=%q: want MiB/s such as 16, or 0 for unpaced", envStoreBackgroundRate, v)
+	}
+	if mb == 0 {
+		return -1, nil
+	}
+	return max(1, int64(mb*(1<<20))), nil
 }
 
 func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runtime, err error) {

@@ -17,7 +17,7 @@ func BenchmarkEngineAppend(b *testing.B) {
 		name string
 		open func(dir string) (Engine, error)
 	}{
-		{"pebble", OpenPebble},
+		{"pebble", func(dir string) (Engine, error) { return OpenPebble(dir, DefaultBackgroundWriteRate) }},
 		{"segmentlog+pebble", func(dir string) (Engine, error) { return openWAL(dir, 0) }},
 	}
 	for _, eng := range engines {

@@ -24,23 +24,41 @@ const (
 )
 
 type pebbleEngine struct {
-	db   *pebble.DB
-	sync *pebble.WriteOptions // pebble.Sync unless another log makes commits durable
+	db    *pebble.DB
+	sync  *pebble.WriteOptions // pebble.Sync unless another log makes commits durable
+	pacer *pacer               // nil: flushes and compactions write unpaced
 }
 
-// OpenPebble opens (creating if needed) a Pebble engine in dir.
-func OpenPebble(dir string) (Engine, error) {
+// OpenPebble opens (creating if needed) a Pebble engine in dir. Its
+// flushes and compactions write table files at no more than
+// backgroundRate bytes/s while Pebble keeps up (see pacer); 0 or less
+// leaves them unpaced.
+func OpenPebble(dir string, backgroundRate int64) (Engine, error) {
 	opts := &pebble.Options{
 		Logger: quietLogger{},
 		// A larger memtable makes flushes (and the compactions behind them)
 		// rarer under a steady stream of 1 KiB events.
 		MemTableSize: 32 << 20,
 	}
+	opts.EnsureDefaults()
+	p := newPacer(backgroundRate)
+	if p != nil {
+		opts.FS = pacedFS{FS: opts.FS, p: p}
+		l := pebble.EventListener{}
+		p.listen(&l)
+		opts.EventListener = &l
+		// Pebble's recovery flush at open goes unpaced; the watcher
+		// decides from the first look at the backlog on.
+		p.behind.Store(true)
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
 	}
-	return &pebbleEngine{db: db, sync: pebble.Sync}, nil
+	if p != nil {
+		go p.watch(db, opts)
+	}
+	return &pebbleEngine{db: db, sync: pebble.Sync, pacer: p}, nil
 }
 
 type quietLogger struct{}
@@ -223,6 +241,11 @@ func (e *pebbleEngine) ReadAll(from uint64, max int) ([]events.RecordedEvent, er
 	return out, it.Error()
 }
 
-func (e *pebbleEngine) Close() error { return e.db.Close() }
+func (e *pebbleEngine) Close() error {
+	if e.pacer != nil {
+		e.pacer.close()
+	}
+	return e.db.Close()
+}
 
 var _ io.Closer = (*pebbleEngine)(nil)

@@ -37,6 +37,11 @@ type Options struct {
 	// LiveWindow is how many recently committed events are kept in memory
 	// for live subscribers. Default 8192.
 	LiveWindow int
+	// BackgroundWriteRate caps, in bytes/s, how fast Pebble's flushes and
+	// compactions write while Pebble keeps up with the appends, so that
+	// their writes do not hold up the appends' syncs (see pace.go).
+	// Default DefaultBackgroundWriteRate; negative leaves them unpaced.
+	BackgroundWriteRate int64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -53,6 +58,9 @@ func (o *Options) defaults() {
 	}
 	if o.LiveWindow <= 0 {
 		o.LiveWindow = 8192
+	}
+	if o.BackgroundWriteRate == 0 {
+		o.BackgroundWriteRate = DefaultBackgroundWriteRate
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -130,7 +138,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, errors.New("open embedded event store: Options.Dir is empty (set the data directory)")
 		}
 		var err error
-		eng, err = OpenPebble(filepath.Join(opts.Dir, "log"))
+		eng, err = OpenPebble(filepath.Join(opts.Dir, "log"), opts.BackgroundWriteRate)
 		if err != nil {
 			return nil, fmt.Errorf("open embedded event store: %w", err)
 		}
@@ -353,7 +361,11 @@ func (s *Store) commitBatch(batch []*appendReq) {
 	}
 	now := time.Now().UTC()
 	overlay := make(map[string]head, len(batch))
-	var recs []events.RecordedEvent
+	n := 0
+	for _, req := range batch {
+		n += len(req.recs)
+	}
+	recs := make([]events.RecordedEvent, 0, n)
 	outs := make([]pending, len(batch))
 	for i, req := range batch {
 		out := &outs[i]

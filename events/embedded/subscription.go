@@ -27,24 +27,24 @@ func (w *window) push(recs []events.RecordedEvent) {
 	w.mu.Unlock()
 }
 
-// get returns events from position from to upto (inclusive), at most max,
-// and false if from is no longer (or not yet) in the window.
-func (w *window) get(from, upto uint64, max int) ([]events.RecordedEvent, bool) {
+// get appends to dst the events from position from to upto (inclusive),
+// at most max, and reports false if from is no longer (or not yet) in the
+// window.
+func (w *window) get(dst []events.RecordedEvent, from, upto uint64, max int) ([]events.RecordedEvent, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	n := uint64(len(w.buf))
 	if w.buf[from%n].Position != from {
-		return nil, false
+		return dst, false
 	}
-	out := make([]events.RecordedEvent, 0, min(uint64(max), upto-from+1))
-	for p := from; p <= upto && len(out) < max; p++ {
+	for p, end := from, len(dst)+max; p <= upto && len(dst) < end; p++ {
 		r := w.buf[p%n]
 		if r.Position != p {
 			break
 		}
-		out = append(out, r)
+		dst = append(dst, r)
 	}
-	return out, true
+	return dst, true
 }
 
 // subscribeBatch is how many events one fetch reads.
@@ -54,7 +54,12 @@ type subscription struct {
 	s     *Store
 	opts  events.SubscribeOptions
 	after uint64 // last position fetched (delivered or filtered out)
-	buf   []events.RecordedEvent
+	// buf[next:] are fetched events not delivered yet. buf and scratch
+	// (what a fetch takes from the window) are reused from fetch to
+	// fetch: a live subscriber allocates nothing per event.
+	buf     []events.RecordedEvent
+	next    int
+	scratch []events.RecordedEvent
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -87,11 +92,13 @@ func (sub *subscription) Close() error {
 func (sub *subscription) Next(ctx context.Context) (events.RecordedEvent, error) {
 	s := sub.s
 	for {
-		if len(sub.buf) > 0 {
-			e := sub.buf[0]
-			sub.buf = sub.buf[1:]
+		if sub.next < len(sub.buf) {
+			e := sub.buf[sub.next]
+			sub.buf[sub.next] = events.RecordedEvent{}
+			sub.next++
 			return e, nil
 		}
+		sub.buf, sub.next = sub.buf[:0], 0
 		select {
 		case <-sub.closed:
 			return events.RecordedEvent{}, events.ErrClosed
@@ -131,8 +138,11 @@ func (sub *subscription) Next(ctx context.Context) (events.RecordedEvent, error)
 // live window when they are still there, else from the engine.
 func (sub *subscription) fetch(committed uint64) error {
 	from := sub.after + 1
-	got, ok := sub.s.window.get(from, committed, subscribeBatch)
-	if !ok {
+	got, ok := sub.s.window.get(sub.scratch[:0], from, committed, subscribeBatch)
+	if ok {
+		sub.scratch = got
+		defer clear(got) // the window keeps the events; the scratch need not
+	} else {
 		err := sub.s.read(func() error {
 			var err error
 			got, err = sub.s.engine.ReadAll(from, subscribeBatch)
