@@ -81,16 +81,25 @@ func (f *feeds) subscribe(ctx context.Context, runID string, afterSeq uint64, se
 }
 
 // publish hands a committed event from the bus to the run's subscribers.
+// watching reports whether a stream may have subscribers here: a run
+// somebody follows, or a stream that is not a run's. Most run events have
+// none (REST runs, runs nobody watches), and the bus then skips them
+// before decoding. A run followed later loses nothing: its subscriber
+// reads from the store what was committed before it joined.
+func (f *feeds) watching(stream string) bool {
+	runID, ok := strings.CutPrefix(stream, events.RunStreamPrefix)
+	if !ok {
+		return true
+	}
+	f.mu.Lock()
+	_, watched := f.runs[runID]
+	f.mu.Unlock()
+	return watched
+}
+
 func (f *feeds) publish(e events.RecordedEvent) {
-	// Most events have no subscriber here (REST runs, runs nobody
-	// watches): look before decoding.
-	if runID, ok := strings.CutPrefix(e.Stream, events.RunStreamPrefix); ok {
-		f.mu.Lock()
-		_, watched := f.runs[runID]
-		f.mu.Unlock()
-		if !watched {
-			return
-		}
+	if !f.watching(e.Stream) {
+		return
 	}
 	m, ok, err := protocol.FromEvent(e)
 	if err != nil {

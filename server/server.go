@@ -169,7 +169,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 
-	ch, err := opts.Bus.Subscribe(s.ctx, bus.TopicRuns)
+	ch, err := opts.Bus.SubscribeWhere(s.ctx, bus.TopicRuns, s.feeds.watching)
 	if err != nil {
 		return nil, fmt.Errorf("server: follow run events: %w", err)
 	}

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -51,7 +53,10 @@ func TopicOf(stream string) string {
 // A message that carries a single event has that event's ID as its UUID
 // and MetaStream, MetaPosition, MetaRevision and MetaType set; a message
 // that carries several has a UUID derived from all their IDs (see
-// EncodeMessage), so a retried publish of the same batch keeps its ID.
+// EncodeMessage), so a retried publish of the same batch keeps its ID,
+// and MetaStream when they all belong to one stream (a run's recorder
+// publishes its own events together), so that a subscriber that does not
+// want that stream skips the message without decoding it.
 const (
 	MetaEvents   = "grimoire-events"
 	MetaStream   = "grimoire-stream"
@@ -147,6 +152,13 @@ type Bus struct {
 	kind     string
 	lanes    [3]*lane // TopicRuns, TopicSpells, TopicOther
 
+	// local: every subscriber is in this process (the GoChannel bus), so
+	// Publish sends only the events some subscription wants. interests
+	// holds those subscriptions' topics and filters (copied on write).
+	local      bool
+	interests  atomic.Pointer[[]*interest]
+	interestMu sync.Mutex // serializes changes of interests
+
 	mu      sync.RWMutex // Publish holds it shared, Subscribe and Close alone
 	closed  bool
 	closing chan struct{}
@@ -166,17 +178,79 @@ type lane struct {
 
 // pubReq is a run of events of one Publish call for one topic, encoded.
 type pubReq struct {
-	evs  []encoded
-	size int
+	body
 	done chan error // capacity 1: the sender never waits on it
 }
 
-type encoded struct {
-	ev   events.RecordedEvent // for the message's ID and metadata
-	json []byte
+// body is the content of one message being built: its events, and their
+// JSON array without its closing bracket.
+type body struct {
+	evs     []events.RecordedEvent // for the message's ID and metadata
+	payload []byte                 // "[" then the events' JSON, comma-separated
+}
+
+// add appends an event and its JSON.
+func (b *body) add(e events.RecordedEvent, data []byte) {
+	if len(b.payload) == 0 {
+		b.payload = append(b.payload, '[')
+	} else {
+		b.payload = append(b.payload, ',')
+	}
+	b.payload = append(b.payload, data...)
+	b.evs = append(b.evs, e)
+}
+
+// reserve makes room for the events evs (at most maxSize bytes of them),
+// so that adding them does not grow the body step by step.
+func (b *body) reserve(evs []events.RecordedEvent, maxSize int) {
+	size := 1
+	for _, e := range evs {
+		if size >= maxSize {
+			break
+		}
+		size += encodedSizeHint + len(e.Stream) + len(e.ID) + len(e.Type) + len(e.Data) + len(e.Metadata)
+	}
+	b.evs = slices.Grow(b.evs, len(evs))
+	b.payload = slices.Grow(b.payload, min(size, maxSize))
+}
+
+// encodedSizeHint is about what an event's JSON takes besides its
+// stream, ID, type, data and metadata (field names, numbers, time).
+const encodedSizeHint = 160
+
+// size is the length of the message's payload.
+func (b *body) size() int { return len(b.payload) + 1 }
+
+// eventEncoder encodes events to JSON into a buffer it reuses: the bytes
+// it returns are valid until the next call.
+type eventEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func (e *eventEncoder) encode(ev events.RecordedEvent) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(ev); err != nil {
+		return nil, fmt.Errorf("encode bus message for %s@%d: %w", ev.Stream, ev.Revision, err)
+	}
+	return bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}), nil
 }
 
 // newBus starts the senders of a bus over pub and sub.
+// interest is what one subscription wants: a topic, and the streams that
+// want accepts (nil: all of them).
+type interest struct {
+	topic string
+	want  func(stream string) bool
+}
+
+func (i *interest) wants(stream string) bool {
+	return TopicOf(stream) == i.topic && (i.want == nil || i.want(stream))
+}
+
 func newBus(pub message.Publisher, sub message.Subscriber, topic func(string) string, opts Options, kind string) *Bus {
 	b := &Bus{
 		pub:      pub,
@@ -245,24 +319,32 @@ func (b *Bus) Publish(ctx context.Context, evs ...events.RecordedEvent) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	if b.local {
+		// Nobody outside this process can subscribe: what no subscription
+		// here wants is neither encoded nor sent.
+		if evs = b.wantedHere(evs); len(evs) == 0 {
+			return nil
+		}
+	}
 
 	// Encode here, in the callers' goroutines, and cut each topic's events
 	// into requests no larger than a message.
 	var perLane [len(b.lanes)][]*pubReq
-	for _, e := range evs {
-		data, err := json.Marshal(e)
+	var enc eventEncoder
+	for k, e := range evs {
+		data, err := enc.encode(e)
 		if err != nil {
-			return fmt.Errorf("encode bus message for %s@%d: %w", e.Stream, e.Revision, err)
+			return err
 		}
 		i := laneIndex(e.Stream)
 		reqs := perLane[i]
-		if len(reqs) == 0 || reqs[len(reqs)-1].size+len(data)+1 > b.maxBatch {
-			reqs = append(reqs, &pubReq{done: make(chan error, 1)})
+		if len(reqs) == 0 || reqs[len(reqs)-1].size()+len(data)+1 > b.maxBatch {
+			r := &pubReq{done: make(chan error, 1)}
+			r.reserve(evs[k:], b.maxBatch)
+			reqs = append(reqs, r)
 			perLane[i] = reqs
 		}
-		r := reqs[len(reqs)-1]
-		r.evs = append(r.evs, encoded{ev: e, json: data})
-		r.size += len(data) + 1
+		reqs[len(reqs)-1].add(e, data)
 	}
 	for i, reqs := range perLane {
 		if len(reqs) == 0 {
@@ -293,6 +375,55 @@ func (b *Bus) Publish(ctx context.Context, evs ...events.RecordedEvent) error {
 	return first
 }
 
+// wantedHere returns the events that at least one subscription of this
+// process wants (evs itself when that is all of them).
+func (b *Bus) wantedHere(evs []events.RecordedEvent) []events.RecordedEvent {
+	var interests []*interest
+	if p := b.interests.Load(); p != nil {
+		interests = *p
+	}
+	wanted := func(e events.RecordedEvent) bool {
+		for _, in := range interests {
+			if in.wants(e.Stream) {
+				return true
+			}
+		}
+		return false
+	}
+	for i, e := range evs {
+		if wanted(e) {
+			continue
+		}
+		kept := slices.Clone(evs[:i])
+		for _, e := range evs[i+1:] {
+			if wanted(e) {
+				kept = append(kept, e)
+			}
+		}
+		return kept
+	}
+	return evs
+}
+
+// addInterest records a subscription's interest; the returned function
+// removes it.
+func (b *Bus) addInterest(in *interest) (remove func()) {
+	b.interestMu.Lock()
+	defer b.interestMu.Unlock()
+	var cur []*interest
+	if p := b.interests.Load(); p != nil {
+		cur = *p
+	}
+	next := append(slices.Clip(cur), in)
+	b.interests.Store(&next)
+	return func() {
+		b.interestMu.Lock()
+		defer b.interestMu.Unlock()
+		next := slices.DeleteFunc(slices.Clone(*b.interests.Load()), func(x *interest) bool { return x == in })
+		b.interests.Store(&next)
+	}
+}
+
 // send is a lane's sender: it takes everything queued and sends it in as
 // few messages as the size cap allows, one after the other, until Close.
 func (b *Bus) send(l *lane) {
@@ -316,9 +447,9 @@ func (b *Bus) send(l *lane) {
 				break
 			}
 			for lo := 0; lo < len(batch); {
-				hi, size := lo+1, batch[lo].size
-				for hi < len(batch) && size+batch[hi].size <= b.maxBatch {
-					size += batch[hi].size
+				hi, size := lo+1, batch[lo].size()
+				for hi < len(batch) && size+batch[hi].size() <= b.maxBatch {
+					size += batch[hi].size()
 					hi++
 				}
 				err := b.sendGroup(l.topic, batch[lo:hi], size)
@@ -333,16 +464,23 @@ func (b *Bus) send(l *lane) {
 }
 
 // sendGroup publishes the events of reqs as one message.
+// size is at least the sum of their bodies' sizes.
 func (b *Bus) sendGroup(topic string, reqs []*pubReq, size int) error {
-	n := 0
-	for _, r := range reqs {
-		n += len(r.evs)
+	all := reqs[0].body
+	if len(reqs) > 1 {
+		n := 0
+		for _, r := range reqs {
+			n += len(r.evs)
+		}
+		all = body{evs: make([]events.RecordedEvent, 0, n), payload: make([]byte, 0, size)}
+		for _, r := range reqs {
+			all.payload = append(append(all.payload, ','), r.payload[1:]...)
+			all.evs = append(all.evs, r.evs...)
+		}
+		all.payload[0] = '['
 	}
-	evs := make([]encoded, 0, n)
-	for _, r := range reqs {
-		evs = append(evs, r.evs...)
-	}
-	m := newMessage(evs, size)
+	n := len(all.evs)
+	m := all.message()
 	if err := b.pub.Publish(topic, m); err != nil {
 		select {
 		case <-b.closing:
@@ -358,6 +496,16 @@ func (b *Bus) sendGroup(topic string, reqs []*pubReq, size int) error {
 // is done or the bus is closed; then the channel is closed. Consume the
 // channel promptly: a full channel holds publishing back.
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan events.RecordedEvent, error) {
+	return b.SubscribeWhere(ctx, topic, nil)
+}
+
+// SubscribeWhere is Subscribe for the events of the streams that want
+// accepts (nil accepts all). want is asked as each message arrives, before
+// the message is decoded: a message of one stream that want refuses costs
+// no decoding. On the in-process bus it is also asked by Publish, which
+// does not even encode what no subscription wants. want may be called
+// from several goroutines at once.
+func (b *Bus) SubscribeWhere(ctx context.Context, topic string, want func(stream string) bool) (<-chan events.RecordedEvent, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -366,10 +514,12 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan events.Record
 	b.wg.Add(1)
 	b.mu.Unlock()
 
+	removeInterest := b.addInterest(&interest{topic: topic, want: want})
 	subCtx, cancel := context.WithCancel(ctx)
 	in, err := b.sub.Subscribe(subCtx, b.topic(topic))
 	if err != nil {
 		cancel()
+		removeInterest()
 		b.wg.Done()
 		return nil, fmt.Errorf("subscribe to %q: %w", topic, err)
 	}
@@ -378,6 +528,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan events.Record
 		defer b.wg.Done()
 		defer close(out)
 		defer cancel()
+		defer removeInterest()
 		var seen dedup
 		for {
 			select {
@@ -399,13 +550,16 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan events.Record
 				// while out is full this loop reads nothing, so the next
 				// message waits, unacked, and so does its publisher.
 				m.Ack()
+				if stream := m.Metadata.Get(MetaStream); want != nil && stream != "" && !want(stream) {
+					continue
+				}
 				evs, err := DecodeMessage(m)
 				if err != nil {
 					b.log.Warn("dropping undecodable bus message", "topic", topic, "message", m.UUID, "err", err)
 					continue
 				}
 				for _, ev := range evs {
-					if seen.again(ev) {
+					if seen.again(ev) || want != nil && !want(ev.Stream) {
 						continue
 					}
 					select {
@@ -487,33 +641,26 @@ func EncodeMessage(evs ...events.RecordedEvent) (*message.Message, error) {
 	if len(evs) == 0 {
 		return nil, errors.New("encode bus message: no events")
 	}
-	enc := make([]encoded, len(evs))
-	size := 0
-	for i, e := range evs {
-		data, err := json.Marshal(e)
+	var (
+		all body
+		enc eventEncoder
+	)
+	for _, e := range evs {
+		data, err := enc.encode(e)
 		if err != nil {
-			return nil, fmt.Errorf("encode bus message for %s@%d: %w", e.Stream, e.Revision, err)
+			return nil, err
 		}
-		enc[i] = encoded{ev: e, json: data}
-		size += len(data) + 1
+		all.add(e, data)
 	}
-	return newMessage(enc, size), nil
+	return all.message(), nil
 }
 
-// newMessage builds the message carrying evs; size is at least the sum of
-// their JSON lengths plus one each.
-func newMessage(evs []encoded, size int) *message.Message {
-	payload := make([]byte, 0, size+1)
-	payload = append(payload, '[')
-	for i, e := range evs {
-		if i > 0 {
-			payload = append(payload, ',')
-		}
-		payload = append(payload, e.json...)
-	}
-	payload = append(payload, ']')
+// message closes the body's JSON array and builds the message carrying it.
+func (b *body) message() *message.Message {
+	payload := append(b.payload, ']')
+	evs := b.evs
 	if len(evs) == 1 {
-		e := evs[0].ev
+		e := evs[0]
 		m := message.NewMessage(e.ID, payload)
 		m.Metadata.Set(MetaEvents, "1")
 		m.Metadata.Set(MetaStream, e.Stream)
@@ -523,11 +670,16 @@ func newMessage(evs []encoded, size int) *message.Message {
 		return m
 	}
 	ids := make([]string, len(evs))
+	oneStream := true
 	for i, e := range evs {
-		ids[i] = e.ev.ID
+		ids[i] = e.ID
+		oneStream = oneStream && e.Stream == evs[0].Stream
 	}
 	m := message.NewMessage(batchID(ids), payload)
 	m.Metadata.Set(MetaEvents, strconv.Itoa(len(evs)))
+	if oneStream {
+		m.Metadata.Set(MetaStream, evs[0].Stream)
+	}
 	return m
 }
 
@@ -564,9 +716,14 @@ func DecodeMessage(m *message.Message) ([]events.RecordedEvent, error) {
 		return nil, fmt.Errorf("decode bus message %s: %d events, its %s header says %s", m.UUID, len(evs), MetaEvents, n)
 	}
 	ids := make([]string, len(evs))
+	stream := m.Metadata.Get(MetaStream)
 	for i, e := range evs {
 		if e.Stream == "" || e.Type == "" {
 			return nil, fmt.Errorf("decode bus message %s: event %d has no stream or type: not a Grimoire event", m.UUID, i)
+		}
+		if stream != "" && e.Stream != stream {
+			// Subscribers skip messages by this header: it must not lie.
+			return nil, fmt.Errorf("decode bus message %s: event %d is of stream %q, its %s header says %q", m.UUID, i, e.Stream, MetaStream, stream)
 		}
 		ids[i] = e.ID
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -367,10 +370,11 @@ func TestMessagesCarryBatchesAndOlderSingleEventMessagesStillDecode(t *testing.T
 	}
 
 	for name, m := range map[string]*message.Message{
-		"tampered id":   message.NewMessage("batch-0000", m.Payload),
-		"empty batch":   message.NewMessage("", []byte(`[]`)),
-		"not an event":  message.NewMessage("", []byte(`[{"stream":"run-x"}]`)),
-		"count differs": func() *message.Message { c := m.Copy(); c.Metadata.Set(MetaEvents, "2"); return c }(),
+		"tampered id":    message.NewMessage("batch-0000", m.Payload),
+		"empty batch":    message.NewMessage("", []byte(`[]`)),
+		"not an event":   message.NewMessage("", []byte(`[{"stream":"run-x"}]`)),
+		"count differs":  func() *message.Message { c := m.Copy(); c.Metadata.Set(MetaEvents, "2"); return c }(),
+		"stream differs": func() *message.Message { c := m.Copy(); c.Metadata.Set(MetaStream, evs[0][0].Stream); return c }(),
 	} {
 		if _, err := DecodeMessage(m); err == nil {
 			t.Errorf("%s: decoded without error", name)
@@ -506,5 +510,147 @@ func TestCloseReleasesAPublishHeldBackByASubscriberThatStoppedReading(t *testing
 	}
 	if err := b.Publish(context.Background(), evs[0]); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Publish after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A subscription that wants some streams gets all of their events, none of
+// the others, and does not decode a message of a stream it does not want:
+// here such a message is undecodable, and nothing warns about it.
+func TestSubscribeWhereSkipsUnwantedStreamsBeforeDecoding(t *testing.T) {
+	var logs strings.Builder
+	var logMu sync.Mutex
+	b, err := New(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evs := runEvents(3, 4)
+	wanted := evs[1][0].Stream
+	ch, err := b.SubscribeWhere(ctx, TopicRuns, func(stream string) bool { return stream == wanted })
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := b.Subscribe(ctx, TopicRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	garbage := message.NewMessage("batch-garbage", []byte(`not json`))
+	garbage.Metadata.Set(MetaStream, evs[0][0].Stream)
+	if err := b.pub.Publish(b.topic(TopicRuns), garbage); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][]events.RecordedEvent{
+		evs[0],                            // one unwanted stream
+		evs[1][:2],                        // the wanted one
+		{evs[2][0], evs[1][2], evs[2][1]}, // mixed: only the wanted event passes
+		{evs[1][3]},                       // a single event
+	} {
+		if err := b.Publish(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for want := range uint64(4) {
+		select {
+		case e := <-ch:
+			if e.Stream != wanted || e.Revision != want {
+				t.Fatalf("got %s@%d, want %s@%d", e.Stream, e.Revision, wanted, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("event %d of %s never arrived", want, wanted)
+		}
+	}
+	// The unfiltered subscription saw (and warned about) the garbage and
+	// got every event; by then the filtered one has read all messages.
+	for range 4 + 2 + 3 + 1 - 1 {
+		select {
+		case <-all:
+		case <-ctx.Done():
+			t.Fatal("the unfiltered subscription lost events")
+		}
+	}
+	select {
+	case e := <-ch:
+		t.Fatalf("an unwanted event got through: %s@%d", e.Stream, e.Revision)
+	case <-time.After(100 * time.Millisecond):
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if n := strings.Count(logs.String(), "dropping undecodable bus message"); n != 1 {
+		t.Fatalf("%d warnings about the undecodable message, want 1 (from the unfiltered subscription only):\n%s", n, logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// The in-process bus has no subscriber outside this process, so Publish
+// sends only the events that a subscription here wants: none at all when
+// nobody wants them, the wanted ones out of a mixed call.
+func TestInProcessBusSendsOnlyWhatASubscriptionWants(t *testing.T) {
+	b, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Watch the transport itself, below the bus's own subscriptions.
+	raw, err := b.sub.Subscribe(ctx, b.topic(TopicRuns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := runEvents(2, 3)
+	wanted := evs[1][0].Stream
+	ch, err := b.SubscribeWhere(ctx, TopicRuns, func(stream string) bool { return stream == wanted })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, evs[0]...); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-raw:
+		t.Fatalf("events nobody wants were sent: %s", m.Payload)
+	case <-time.After(100 * time.Millisecond):
+	}
+	mixed := []events.RecordedEvent{evs[0][0], evs[1][0], evs[0][1], evs[1][1]}
+	published := make(chan error, 1)
+	go func() { published <- b.Publish(ctx, mixed...) }() // waits for raw's ack
+	select {
+	case m := <-raw:
+		m.Ack()
+		got, err := DecodeMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != evs[1][0].ID || got[1].ID != evs[1][1].ID {
+			t.Fatalf("sent %d events %v, want the 2 of %s", len(got), got, wanted)
+		}
+	case <-ctx.Done():
+		t.Fatal("the wanted events were not sent")
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	for want := range uint64(2) {
+		select {
+		case e := <-ch:
+			if e.Stream != wanted || e.Revision != want {
+				t.Fatalf("got %s@%d, want %s@%d", e.Stream, e.Revision, wanted, want)
+			}
+		case <-ctx.Done():
+			t.Fatal("the subscription lost a wanted event")
+		}
 	}
 }

@@ -26,5 +26,7 @@ func newGoChannel(opts Options, wlog watermill.LoggerAdapter) *Bus {
 		Persistent:                     false,
 		BlockPublishUntilSubscriberAck: true,
 	}, wlog)
-	return newBus(gc, gc, func(t string) string { return t }, opts, "gochannel")
+	b := newBus(gc, gc, func(t string) string { return t }, opts, "gochannel")
+	b.local = true
+	return b
 }
