@@ -170,6 +170,10 @@ type queued struct {
 // 40 KB, most of what a short run allocated).
 const pubQueueLen = 32
 
+// initialQueue is the queue's first capacity: a short run's events fit
+// without growing it step by step.
+const initialQueue = 16
+
 type committed struct {
 	firstSeq, lastSeq uint64
 	// recs are the committed events when the store returned them (see
@@ -209,6 +213,7 @@ func New(opts Options) (*Recorder, error) {
 		commit:   opts.AfterSeq,
 		publish:  opts.AfterSeq,
 		chunks:   map[chunkKey]*chunkBuf{},
+		queue:    make([]queued, 0, initialQueue),
 		changed:  make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
