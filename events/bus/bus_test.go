@@ -400,16 +400,7 @@ func TestRepublishedEventsReachASubscriptionOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for want := range uint64(6) {
-		select {
-		case e := <-ch:
-			if e.Revision != want {
-				t.Fatalf("got revision %d, want %d", e.Revision, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for revision %d", want)
-		}
-	}
+	receiveStream(ctx, t, ch, evs[0].Stream, 6)
 	select {
 	case e := <-ch:
 		t.Fatalf("event %s@%d delivered twice", e.Stream, e.Revision)
@@ -467,16 +458,7 @@ func TestSlowSubscriberHoldsPublishBack(t *testing.T) {
 	if n := len(published); n >= len(evs) {
 		t.Fatalf("all %d publishes returned while the subscriber read nothing: events would be lost", n)
 	}
-	for want := range uint64(len(evs)) {
-		select {
-		case e := <-ch:
-			if e.Revision != want {
-				t.Fatalf("got revision %d, want %d", e.Revision, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for revision %d", want)
-		}
-	}
+	receiveStream(ctx, t, ch, evs[0].Stream, uint64(len(evs)))
 }
 
 func TestCloseReleasesAPublishHeldBackByASubscriberThatStoppedReading(t *testing.T) {
@@ -552,16 +534,7 @@ func TestSubscribeWhereSkipsUnwantedStreamsBeforeDecoding(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for want := range uint64(4) {
-		select {
-		case e := <-ch:
-			if e.Stream != wanted || e.Revision != want {
-				t.Fatalf("got %s@%d, want %s@%d", e.Stream, e.Revision, wanted, want)
-			}
-		case <-ctx.Done():
-			t.Fatalf("event %d of %s never arrived", want, wanted)
-		}
-	}
+	receiveStream(ctx, t, ch, wanted, 4)
 	// The unfiltered subscription saw (and warned about) the garbage and
 	// got every event; by then the filtered one has read all messages.
 	for range 4 + 2 + 3 + 1 - 1 {
@@ -580,6 +553,22 @@ func TestSubscribeWhereSkipsUnwantedStreamsBeforeDecoding(t *testing.T) {
 	defer logMu.Unlock()
 	if n := strings.Count(logs.String(), "dropping undecodable bus message"); n != 1 {
 		t.Fatalf("%d warnings about the undecodable message, want 1 (from the unfiltered subscription only):\n%s", n, logs.String())
+	}
+}
+
+// receiveStream expects the next n events on ch to be revisions 0..n-1 of
+// stream.
+func receiveStream(ctx context.Context, t *testing.T, ch <-chan events.RecordedEvent, stream string, n uint64) {
+	t.Helper()
+	for want := range n {
+		select {
+		case e := <-ch:
+			if e.Stream != stream || e.Revision != want {
+				t.Fatalf("got %s@%d, want %s@%d", e.Stream, e.Revision, stream, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("event %d of %s never arrived", want, stream)
+		}
 	}
 }
 
@@ -643,14 +632,5 @@ func TestInProcessBusSendsOnlyWhatASubscriptionWants(t *testing.T) {
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
-	for want := range uint64(2) {
-		select {
-		case e := <-ch:
-			if e.Stream != wanted || e.Revision != want {
-				t.Fatalf("got %s@%d, want %s@%d", e.Stream, e.Revision, wanted, want)
-			}
-		case <-ctx.Done():
-			t.Fatal("the subscription lost a wanted event")
-		}
-	}
+	receiveStream(ctx, t, ch, wanted, 2)
 }
