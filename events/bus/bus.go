@@ -203,14 +203,15 @@ func (b *body) add(e events.RecordedEvent, data []byte) {
 // reserve makes room for the events evs (at most maxSize bytes of them),
 // so that adding them does not grow the body step by step.
 func (b *body) reserve(evs []events.RecordedEvent, maxSize int) {
-	size := 1
+	size, n := 1, 0
 	for _, e := range evs {
 		if size >= maxSize {
 			break
 		}
 		size += encodedSizeHint + len(e.Stream) + len(e.ID) + len(e.Type) + len(e.Data) + len(e.Metadata)
+		n++
 	}
-	b.evs = slices.Grow(b.evs, len(evs))
+	b.evs = slices.Grow(b.evs, n)
 	b.payload = slices.Grow(b.payload, min(size, maxSize))
 }
 
@@ -239,7 +240,6 @@ func (e *eventEncoder) encode(ev events.RecordedEvent) ([]byte, error) {
 	return bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}), nil
 }
 
-// newBus starts the senders of a bus over pub and sub.
 // interest is what one subscription wants: a topic, and the streams that
 // want accepts (nil: all of them).
 type interest struct {
@@ -251,6 +251,7 @@ func (i *interest) wants(stream string) bool {
 	return TopicOf(stream) == i.topic && (i.want == nil || i.want(stream))
 }
 
+// newBus starts the senders of a bus over pub and sub.
 func newBus(pub message.Publisher, sub message.Subscriber, topic func(string) string, opts Options, kind string) *Bus {
 	b := &Bus{
 		pub:      pub,
