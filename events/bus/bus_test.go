@@ -383,13 +383,7 @@ func TestMessagesCarryBatchesAndOlderSingleEventMessagesStillDecode(t *testing.T
 }
 
 func TestRepublishedEventsReachASubscriptionOnce(t *testing.T) {
-	b, err := New(context.Background(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	b, ctx := openMemBus(t)
 	ch, err := b.Subscribe(ctx, TopicRuns)
 	if err != nil {
 		t.Fatal(err)
@@ -556,6 +550,20 @@ func TestSubscribeWhereSkipsUnwantedStreamsBeforeDecoding(t *testing.T) {
 	}
 }
 
+// openMemBus opens an in-process bus closed at the end of the test, and
+// a context for the test's calls.
+func openMemBus(t *testing.T) (*Bus, context.Context) {
+	t.Helper()
+	b, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return b, ctx
+}
+
 // receiveStream expects the next n events on ch to be revisions 0..n-1 of
 // stream.
 func receiveStream(ctx context.Context, t *testing.T, ch <-chan events.RecordedEvent, stream string, n uint64) {
@@ -587,13 +595,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // sends only the events that a subscription here wants: none at all when
 // nobody wants them, the wanted ones out of a mixed call.
 func TestInProcessBusSendsOnlyWhatASubscriptionWants(t *testing.T) {
-	b, err := New(context.Background(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	b, ctx := openMemBus(t)
 	// Watch the transport itself, below the bus's own subscriptions.
 	raw, err := b.sub.Subscribe(ctx, b.topic(TopicRuns))
 	if err != nil {

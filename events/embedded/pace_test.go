@@ -1,9 +1,9 @@
 package embedded
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"context"
 	"fmt"
 	"testing"
 	"time"
