@@ -80,11 +80,11 @@ func (f *feeds) subscribe(ctx context.Context, runID string, afterSeq uint64, se
 	return sub, nil
 }
 
-// publish hands a committed event from the bus to the run's subscribers.
 // watching reports whether a stream may have subscribers here: a run
 // somebody follows, or a stream that is not a run's. Most run events have
-// none (REST runs, runs nobody watches), and the bus then skips them
-// before decoding. A run followed later loses nothing: its subscriber
+// none (REST runs, runs nobody watches): the bus skips them before
+// decoding, and the in-process bus does not even encode them. A run
+// followed later loses nothing: its subscriber
 // reads from the store what was committed before it joined.
 func (f *feeds) watching(stream string) bool {
 	runID, ok := strings.CutPrefix(stream, events.RunStreamPrefix)
@@ -97,6 +97,7 @@ func (f *feeds) watching(stream string) bool {
 	return watched
 }
 
+// publish hands a committed event from the bus to the run's subscribers.
 func (f *feeds) publish(e events.RecordedEvent) {
 	if !f.watching(e.Stream) {
 		return
