@@ -98,10 +98,8 @@ func (f *feeds) watching(stream string) bool {
 }
 
 // publish hands a committed event from the bus to the run's subscribers.
+// The bus subscription asks watching first, so e is of a watched stream.
 func (f *feeds) publish(e events.RecordedEvent) {
-	if !f.watching(e.Stream) {
-		return
-	}
 	m, ok, err := protocol.FromEvent(e)
 	if err != nil {
 		f.log.Warn("undecodable run event", "stream", e.Stream, "type", e.Type, "err", err)

@@ -551,8 +551,14 @@ func (b *Bus) SubscribeWhere(ctx context.Context, topic string, want func(stream
 				// while out is full this loop reads nothing, so the next
 				// message waits, unacked, and so does its publisher.
 				m.Ack()
-				if stream := m.Metadata.Get(MetaStream); want != nil && stream != "" && !want(stream) {
-					continue
+				// A message of one stream is judged once, before decoding;
+				// the events of a mixed one each.
+				judge := want
+				if stream := m.Metadata.Get(MetaStream); want != nil && stream != "" {
+					if !want(stream) {
+						continue
+					}
+					judge = nil
 				}
 				evs, err := DecodeMessage(m)
 				if err != nil {
@@ -560,7 +566,7 @@ func (b *Bus) SubscribeWhere(ctx context.Context, topic string, want func(stream
 					continue
 				}
 				for _, ev := range evs {
-					if seen.again(ev) || want != nil && !want(ev.Stream) {
+					if seen.again(ev) || judge != nil && !judge(ev.Stream) {
 						continue
 					}
 					select {
