@@ -54,7 +54,10 @@ type NodeType struct {
 	Inputs  []Port
 	Outputs []Port
 	Config  []ConfigField
-	// DynamicPorts: the node's own PortDecls add ports to the fixed ones.
+	// DynamicPorts: users add ports to this type's nodes (Code, Spell,
+	// Text Template…), so editors offer it and the type reads them. A node
+	// of any type may declare ports (Thoth and Magick saved sockets in the
+	// node's data for fixed types too); they add to the fixed ones.
 	DynamicPorts bool
 	// Nondeterministic types opt out of output caching and replay checks.
 	Nondeterministic bool
@@ -75,15 +78,15 @@ type Catalog interface {
 	Lookup(typeName string) (*NodeType, bool)
 }
 
-// InputPorts returns the node's input ports: the type's fixed ones and,
-// for dynamic types, the node's declared ones keyed by their Key.
+// InputPorts returns the node's input ports: the type's fixed ones and the
+// node's declared ones keyed by their Key.
 func (t *NodeType) InputPorts(n *Node) []Port { return t.ports(t.Inputs, n.Inputs) }
 
 // OutputPorts is InputPorts for outputs.
 func (t *NodeType) OutputPorts(n *Node) []Port { return t.ports(t.Outputs, n.Outputs) }
 
 func (t *NodeType) ports(fixed []Port, declared []PortDecl) []Port {
-	if !t.DynamicPorts || len(declared) == 0 {
+	if len(declared) == 0 {
 		return fixed
 	}
 	out := make([]Port, 0, len(fixed)+len(declared))

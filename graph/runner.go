@@ -216,10 +216,12 @@ func programKey(s *Spell) string {
 
 // Compile validates a spell against a catalog and builds its workers.
 func Compile(s *Spell, c Catalog) (*Program, error) {
-	if err := Validate(s, c); err != nil {
+	hash := Hash(s)
+	s, err := validate(s, c)
+	if err != nil {
 		return nil, err
 	}
-	p := &Program{Spell: s, Hash: Hash(s), nodes: make(map[string]*programNode, len(s.Nodes))}
+	p := &Program{Spell: s, Hash: hash, nodes: make(map[string]*programNode, len(s.Nodes))}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
 		t, _ := c.Lookup(n.Type)

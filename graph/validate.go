@@ -76,10 +76,18 @@ func (e *ValidationError) Error() string {
 //
 // With a nil Catalog only the checks that need no node types run.
 func Validate(s *Spell, c Catalog) error {
+	_, err := validate(s, c)
+	return err
+}
+
+// validate is Validate returning the spell as it runs: for a Thoth/Magick
+// spell, a copy with the sockets its connections imply (resolvePorts).
+func validate(s *Spell, c Catalog) (*Spell, error) {
 	if s == nil {
-		return &ValidationError{Problems: []Problem{{Message: "no spell"}}}
+		return nil, &ValidationError{Problems: []Problem{{Message: "no spell"}}}
 	}
-	v := validation{spell: s, catalog: c, byID: map[string]*Node{}, types: map[string]*NodeType{}}
+	s, implicit := resolvePorts(s, c)
+	v := validation{spell: s, catalog: c, byID: map[string]*Node{}, types: map[string]*NodeType{}, problems: implicit}
 	v.checkNodes()
 	v.checkEdges()
 	v.checkDataCycles()
@@ -87,7 +95,7 @@ func Validate(s *Spell, c Catalog) error {
 		v.buildWorkers()
 	}
 	if len(v.problems) == 0 {
-		return nil
+		return s, nil
 	}
 	slices.SortStableFunc(v.problems, func(a, b Problem) int {
 		if c := compareNodeIDs(a.NodeID, b.NodeID); c != 0 {
@@ -101,7 +109,7 @@ func Validate(s *Spell, c Catalog) error {
 		}
 		return strings.Compare(a.Field, b.Field)
 	})
-	return &ValidationError{Problems: slices.Compact(v.problems)}
+	return nil, &ValidationError{Problems: slices.Compact(v.problems)}
 }
 
 type validation struct {
