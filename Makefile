@@ -11,7 +11,7 @@ DATA       ?= $(CURDIR)/data
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 export CACHE
 
-.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean
+.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean docs
 
 all: build
 
@@ -50,3 +50,7 @@ lint:
 
 clean:
 	rm -rf bin bench.out
+
+# docs/nodes.md is generated from the node registry (a test checks it).
+docs:
+	$(GO) run ./cmd/grimoire nodes --markdown > docs/nodes.md

@@ -17,8 +17,12 @@ func newOutput(*Services) *graph.NodeType {
 		Inputs: []graph.Port{
 			dataIn("input", "any", "the value to output"),
 			triggerIn,
+			dataIn("event", "event", "Magick's event override: the event the output answers (kept, not used: Grimoire returns outputs to the caller)"),
 		},
-		Outputs: []graph.Port{triggerOut},
+		Outputs: []graph.Port{
+			triggerOut,
+			dataOut("output", "any", "the value output, for nodes after this one (Magick)"),
+		},
 		Config: []graph.ConfigField{
 			{Name: "name", Type: "string", Default: "output", Doc: "the run output this node sets"},
 			keyField,
@@ -31,7 +35,16 @@ func newOutput(*Services) *graph.NodeType {
 			return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
 				v, _ := a.Input("input")
 				a.SetRunOutput(name, v)
-				return graph.Result{}, nil
+				// Magick's Output also passes its value on; with several
+				// connected inputs it is the first truthy one, "" when none.
+				passed := any("")
+				for _, in := range a.Inputs["input"] {
+					if truthy(in) {
+						passed = in
+						break
+					}
+				}
+				return graph.Result{Outputs: graph.Outputs{"output": passed}}, nil
 			}), nil
 		},
 	}

@@ -71,10 +71,12 @@ func newGenerateText(svcs *Services) *graph.NodeType {
 			triggerIn,
 			dataIn("input", "string", "the prompt (sent as the user message)"),
 			dataIn("system", "string", "system message"),
+			dataIn("conversation", "array", "earlier messages, sent between the system message and the input (Magick's chat provider)"),
 		},
 		Outputs: []graph.Port{
 			triggerOut,
 			dataOut("result", "string", "the model's answer"),
+			dataOut("error", "string", "kept for Magick spells, whose providers declare it; a failed call fails the node instead, as Magick's worker throws"),
 		},
 		DynamicPorts:     true,
 		Nondeterministic: true,
@@ -84,7 +86,7 @@ func newGenerateText(svcs *Services) *graph.NodeType {
 			{Name: "system", Type: "string", Doc: "system message template"},
 		}, samplingFields...),
 		New: func(n *graph.Node) (graph.Worker, error) {
-			return newChatWorker(svcs, n, chatPorts{prompt: "input", system: "system"}, 0)
+			return newChatWorker(svcs, n, chatPorts{prompt: "input", system: "system", messages: "conversation"}, 0)
 		},
 	}
 }

@@ -18,6 +18,7 @@ func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire validate SPELL.json [SPELL.json...]")
+		fmt.Fprintln(env.stderr, "       grimoire validate DIR...   (a compatibility report over every .json file in DIR, as import --check)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -26,6 +27,15 @@ func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return 2
+	}
+	for _, arg := range fs.Args() {
+		if info, err := os.Stat(arg); err == nil && info.IsDir() {
+			paths, err := spellFiles(fs.Args())
+			if err != nil {
+				return fail(env, err)
+			}
+			return reportCompatibility(env, paths, false)
+		}
 	}
 	catalog := newCatalog(env)
 	code := 0
@@ -58,4 +68,21 @@ func loadSpellFile(path string, catalog graph.Catalog) (*graph.Spell, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// reportCompatibility prints the compatibility report of paths; it exits
+// 1 when any file would not run.
+func reportCompatibility(env *cliEnv, paths []string, asJSON bool) int {
+	if len(paths) == 0 {
+		fmt.Fprintln(env.stderr, "no .json spell files found")
+		return 1
+	}
+	rep := checkSpells(paths, newCatalog(env))
+	if err := rep.write(env.stdout, asJSON); err != nil {
+		return fail(env, err)
+	}
+	if rep.Failed > 0 {
+		return 1
+	}
+	return 0
 }
