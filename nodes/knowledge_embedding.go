@@ -24,10 +24,13 @@ var errNoVectors = errors.New("no vector store configured: the runtime sets the 
 
 func newCreateTextEmbedding(svcs *Services) *graph.NodeType {
 	return &graph.NodeType{
-		Name:   "Create Text Embedding",
-		Family: "knowledge",
-		Doc:    "Embeds a text with the embedding service.",
-		Inputs: []graph.Port{triggerIn, dataIn("input", "string", "the text to embed (also content)")},
+		Name: "Create Text Embedding",
+		// Magick's older "Create Embedding" (content in, embedding out) is
+		// the same node: its index.ts registers createEmbedding as it.
+		Aliases: []string{"Create Embedding"},
+		Family:  "knowledge",
+		Doc:     "Embeds a text with the embedding service.",
+		Inputs:  []graph.Port{triggerIn, dataIn("input", "string", "the text to embed (also content)")},
 		Outputs: []graph.Port{
 			triggerOut,
 			dataOut("embedding", "embedding", "the text's vector"),
@@ -55,10 +58,13 @@ func newCreateTextEmbedding(svcs *Services) *graph.NodeType {
 // time, and opens success (or failure for an empty input).
 func newFindTextEmbedding(svcs *Services) *graph.NodeType {
 	return &graph.NodeType{
-		Name:   "Find Text Embedding",
-		Family: "knowledge",
-		Doc:    "Embeds a text; fires success with the vector, or failure when there is no text.",
-		Inputs: []graph.Port{triggerIn, dataIn("content", "string", "the text")},
+		Name: "Find Text Embedding",
+		// Magick's "Get Cached Embedding" is the same node (index.ts
+		// registers getCachedEmbedding as FindTextEmbedding).
+		Aliases: []string{"Get Cached Embedding"},
+		Family:  "knowledge",
+		Doc:     "Embeds a text; fires success with the vector, or failure when there is no text.",
+		Inputs:  []graph.Port{triggerIn, dataIn("content", "string", "the text")},
 		Outputs: []graph.Port{
 			{Name: "success", Kind: graph.Trigger, Doc: "fires with an embedding"},
 			{Name: "failure", Kind: graph.Trigger, Doc: "fires when the content is empty"},

@@ -16,6 +16,7 @@ func TestVariables(t *testing.T) {
 		{"String Variable", map[string]any{"_var": "abc"}, "abc"},
 		{"String", map[string]any{"value": "native"}, "native"},
 		{"Text Variable", map[string]any{"_var": "line 1\nline 2"}, "line 1\nline 2"},
+		{"Text Variable", map[string]any{"fewshot": "Magick keeps it here"}, "Magick keeps it here"}, // Magick text/TextVariable.ts
 		{"Number Variable", map[string]any{"_var": "2.5"}, 2.5},
 		{"Number", map[string]any{"value": 3.0}, 3.0},
 		{"Boolean Variable", map[string]any{"_var": true}, true},

@@ -51,3 +51,14 @@ type EventMemory interface {
 	// reads); with it the nearest, best first.
 	Recall(ctx context.Context, tenant string, q MemoryQuery) ([]MemoryEvent, error)
 }
+
+// EventForgetter is the part of an EventMemory that can delete what it
+// remembered (Magick's Event Delete). It is separate so that a memory that
+// only appends still satisfies EventMemory; Event Delete fails with a clear
+// error on one that does not implement it.
+type EventForgetter interface {
+	// Forget deletes the event with the given id (MemoryEvent.ID as
+	// Remember or Recall returned it); later recalls no longer return it.
+	// Forgetting an id that was never remembered, or twice, is not an error.
+	Forget(ctx context.Context, tenant, id string) error
+}

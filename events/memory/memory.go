@@ -18,6 +18,10 @@ import (
 // EventType is the type of the events this package appends.
 const EventType = "MemoryStored"
 
+// ForgottenType is the type of the tombstone Forget appends: the stream is
+// append-only, so deleting an event is recording that it was forgotten.
+const ForgottenType = "MemoryForgotten"
+
 // StreamPrefix starts every memory stream's name.
 const StreamPrefix = "memory-"
 
@@ -36,7 +40,10 @@ type Memory struct {
 	opts  Options
 }
 
-var _ services.EventMemory = (*Memory)(nil)
+var (
+	_ services.EventMemory    = (*Memory)(nil)
+	_ services.EventForgetter = (*Memory)(nil)
+)
 
 // New returns a Memory that keeps its events in store.
 func New(store events.Store, opts Options) *Memory {
@@ -85,6 +92,31 @@ func (m *Memory) Remember(ctx context.Context, tenant string, e services.MemoryE
 	return e, nil
 }
 
+// forgotten is the body of a ForgottenType event.
+type forgotten struct {
+	ID string `json:"id"`
+}
+
+// Forget implements services.EventForgetter: it appends a tombstone naming
+// id, and Recall skips the events a tombstone names.
+func (m *Memory) Forget(ctx context.Context, tenant, id string) error {
+	if tenant == "" {
+		return errors.New("forget event: tenant (user) is empty")
+	}
+	if id == "" {
+		return errors.New("forget event: the event id is empty")
+	}
+	data, err := json.Marshal(forgotten{ID: id})
+	if err != nil {
+		return fmt.Errorf("forget event: encode: %w", err)
+	}
+	stream := Stream(tenant)
+	if _, err := m.store.Append(ctx, stream, events.Any, events.EventData{Type: ForgottenType, Data: data}); err != nil {
+		return fmt.Errorf("forget event %q in %q: %w", id, stream, err)
+	}
+	return nil
+}
+
 // Recall implements services.EventMemory.
 func (m *Memory) Recall(ctx context.Context, tenant string, q services.MemoryQuery) ([]services.MemoryEvent, error) {
 	if tenant == "" {
@@ -101,6 +133,8 @@ func (m *Memory) Recall(ctx context.Context, tenant string, q services.MemoryQue
 	}
 	var recent []services.MemoryEvent
 	var near []scored
+	// Reading backwards meets a tombstone before the event it names.
+	gone := map[string]bool{}
 	from, scanned := events.End, 0
 	const page = 256
 	for scanned < m.opts.ScanLimit {
@@ -113,6 +147,13 @@ func (m *Memory) Recall(ctx context.Context, tenant string, q services.MemoryQue
 		}
 		for _, r := range recs {
 			scanned++
+			if r.Type == ForgottenType {
+				var f forgotten
+				if err := json.Unmarshal(r.Data, &f); err == nil && f.ID != "" {
+					gone[f.ID] = true
+				}
+				continue
+			}
 			if r.Type != EventType {
 				continue
 			}
@@ -123,7 +164,7 @@ func (m *Memory) Recall(ctx context.Context, tenant string, q services.MemoryQue
 			if e.ID == "" {
 				e.ID = fmt.Sprintf("%s@%d", stream, r.Revision)
 			}
-			if !matches(e, q) {
+			if gone[e.ID] || !matches(e, q) {
 				continue
 			}
 			if len(q.Embedding) > 0 {

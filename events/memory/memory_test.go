@@ -87,3 +87,49 @@ func TestRecallNearest(t *testing.T) {
 		t.Fatalf("nearest %v, want \"the one\" first", contents(got))
 	}
 }
+
+func TestForgetHidesTheEventFromRecall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m := newMemory(t, memory.Options{})
+	var ids []string
+	for i := range 3 {
+		e, err := m.Remember(ctx, "alice", services.MemoryEvent{Content: fmt.Sprint("m", i), Channel: "c", Embedding: []float32{1, float32(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	if err := m.Forget(ctx, "alice", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	// Forgetting again, or an id never stored, is not an error.
+	if err := m.Forget(ctx, "alice", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Forget(ctx, "alice", "never-stored"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Recall(ctx, "alice", services.MemoryQuery{Channel: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(contents(got)) != "[m0 m2]" {
+		t.Fatalf("recall after forgetting m1: %v, want [m0 m2]", contents(got))
+	}
+	near, err := m.Recall(ctx, "alice", services.MemoryQuery{Embedding: []float32{1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range near {
+		if e.ID == ids[1] {
+			t.Fatalf("nearest recall returned the forgotten event %v", e)
+		}
+	}
+	if err := m.Forget(ctx, "alice", ""); err == nil {
+		t.Error("Forget with an empty id succeeded")
+	}
+	if err := m.Forget(ctx, "", ids[0]); err == nil {
+		t.Error("Forget with an empty tenant succeeded")
+	}
+}
