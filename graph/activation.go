@@ -136,6 +136,7 @@ func (a *Activation) RunSpell(ctx context.Context, sub SubRun) (*RunResult, erro
 		Entry:    sub.Entry,
 		Recorded: r.req.Recorded,
 		Cache:    r.req.Cache,
+		State:    r.spellState(),
 	})
 	child.path = append(append([]string(nil), r.path...), a.Node.ID)
 	child.stack = append(append([]string(nil), r.stack...), prog.Spell.ID)

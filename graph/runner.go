@@ -140,6 +140,10 @@ type RunRequest struct {
 	Observer Observer
 	Recorded Recorded
 	Cache    Cache
+	// State is the spell state the run reads and writes (State Read, State
+	// Write, Code); nil keeps a state in memory for this run only, starting
+	// at the spell's gameState. Sub-spells share their parent's.
+	State SpellState
 }
 
 // RunResult is what a finished run produced.
@@ -317,6 +321,8 @@ type runState struct {
 	fired      []string
 	err        error
 	closedBy   map[string]string // node id -> why it cannot run
+
+	stateOnce sync.Once // creates req.State when the caller gave none
 }
 
 type nodeState struct {

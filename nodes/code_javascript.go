@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -16,10 +18,16 @@ func init() { Register("Code", newCode) }
 // The Code node runs `function worker(inputs, data, state) { … }` in the
 // sandbox, as Thoth's Code node does. inputs holds the first value of each
 // input port, keyed by port name (and by socket key where that differs);
-// data is the node's configuration without the code; state starts empty in
-// each run and carries over between this node's activations within the run,
-// never across runs. The returned object's keys are output ports (by name or
-// key). Thoth evaluates the code as one function expression, so the code may
+// data is the node's configuration without the code; state is the spell's
+// state (graph.SpellState) as this run sees it. As in Thoth's and Magick's
+// Code (packages/core/src/components/logic/Code.ts) a returned `state`
+// object updates it key by key ({...state, ...value.state}); Grimoire also
+// keeps changes the code made to the state argument in place, as Thoth's
+// server did by handing the worker its live object. Only keys whose value
+// changed are written, so a Code node never overwrites a key that another
+// run changed and it did not. Without a state store (tests, a run without a
+// log) the state lives for the run only. The returned object's keys are
+// output ports (by name or key). Thoth evaluates the code as one function expression, so the code may
 // also be an anonymous function or an arrow function.
 func newCode(svcs *Services) *graph.NodeType {
 	return &graph.NodeType{
@@ -70,9 +78,9 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 	if w.svcs.Sandbox == nil {
 		return graph.Result{}, errors.New("no code sandbox configured (nodes.Services.Sandbox); Code nodes cannot run")
 	}
-	state, _ := a.State["js"].(map[string]any)
-	if state == nil {
-		state = map[string]any{}
+	state, err := a.SpellState(ctx)
+	if err != nil {
+		return graph.Result{}, fmt.Errorf("read the spell state for the worker's state argument: %w", err)
 	}
 	args := []any{namedInputs(a), w.data, state}
 	// Thoth evaluates the code as an expression: `(function worker(…){…})`.
@@ -95,15 +103,23 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 		}
 		return graph.Result{}, err
 	}
-	if len(res.Args) == 3 {
-		if st, ok := res.Args[2].(map[string]any); ok {
-			a.State["js"] = st
-		}
-	}
 	out := graph.Result{Outputs: graph.Outputs{}}
 	returned, _ := res.Value.(map[string]any)
 	if res.Value != nil && returned == nil {
 		return graph.Result{}, fmt.Errorf("worker returned %T; return an object keyed by output port, e.g. { output: value }", res.Value)
+	}
+	var mutated map[string]any
+	if len(res.Args) == 3 {
+		mutated, _ = res.Args[2].(map[string]any)
+	}
+	var update map[string]any
+	if v, ok := returned["state"]; ok && v != nil {
+		if update, ok = v.(map[string]any); !ok {
+			return graph.Result{}, fmt.Errorf("worker returned state as %T; return state as an object of the keys to update, e.g. { state: { score: 3 } }", v)
+		}
+	}
+	if err := a.WriteSpellState(ctx, codeStateOps(state, mutated, update)...); err != nil {
+		return graph.Result{}, fmt.Errorf("write the state the worker changed: %w", err)
 	}
 	for _, d := range a.Node.Outputs {
 		if d.Kind != graph.Data {
@@ -116,4 +132,59 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 		}
 	}
 	return out, nil
+}
+
+// codeStateOps turns what a Code worker did to its state argument (mutated:
+// the argument after the call; nil when the sandbox did not give it back)
+// and the state it returned (update) into the ops that change only the
+// keys whose values differ from before, in key order.
+func codeStateOps(before, mutated, update map[string]any) []graph.StateOp {
+	after := map[string]any{}
+	var deleted []string
+	if mutated != nil {
+		for k, v := range mutated {
+			after[k] = v
+		}
+		for k := range before {
+			if _, ok := mutated[k]; !ok {
+				deleted = append(deleted, k)
+			}
+		}
+	} else {
+		for k, v := range before {
+			after[k] = v
+		}
+	}
+	for k, v := range update {
+		after[k] = v
+	}
+	keys := make([]string, 0, len(after))
+	for k := range after {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var ops []graph.StateOp
+	for _, k := range keys {
+		if old, ok := before[k]; ok && reflect.DeepEqual(normalizeStateValue(old), normalizeStateValue(after[k])) {
+			continue
+		}
+		ops = append(ops, graph.StateOp{Op: graph.StateSet, Key: k, Value: after[k]})
+	}
+	sort.Strings(deleted)
+	for _, k := range deleted {
+		if _, back := update[k]; !back {
+			ops = append(ops, graph.StateOp{Op: graph.StateDelete, Key: k})
+		}
+	}
+	return ops
+}
+
+// normalizeStateValue gives a value its JSON shape (numbers as float64)
+// so that a sandbox's int and the state's float64 compare equal.
+func normalizeStateValue(v any) any {
+	m, err := graph.CloneState(map[string]any{"v": v})
+	if err != nil {
+		return v
+	}
+	return m["v"]
 }
