@@ -67,6 +67,10 @@ type NodeType struct {
 	// samples disables the cache. Replay checks still feed such a node
 	// from the recording instead of calling it.
 	Cacheable bool
+	// FiresPerItem marks types whose worker fires a trigger output several
+	// times through Activation.Fire (ForEach): a cached result would skip
+	// the branches they run, so they are never served from the cache.
+	FiresPerItem bool
 	// Timeout overrides the runner's per-node timeout when not zero.
 	Timeout time.Duration
 	// New builds the worker for one node, checking its configuration.
@@ -160,4 +164,6 @@ func (u *Usage) Add(u2 Usage) {
 
 // Reusable reports whether the runner may serve this type's results from
 // the node-output cache.
-func (t *NodeType) Reusable() bool { return !t.Nondeterministic || t.Cacheable }
+func (t *NodeType) Reusable() bool {
+	return !t.FiresPerItem && (!t.Nondeterministic || t.Cacheable)
+}
