@@ -45,6 +45,8 @@ func TypeOf(payload any) string {
 		return TypeSpellSaved
 	case SpellDeleted, *SpellDeleted:
 		return TypeSpellDeleted
+	case StateWritten, *StateWritten:
+		return TypeStateWritten
 	}
 	return ""
 }
@@ -114,6 +116,8 @@ func Decode(e RecordedEvent) (any, error) {
 		v, err = decodeAs[SpellSaved](e.Data)
 	case TypeSpellDeleted:
 		v, err = decodeAs[SpellDeleted](e.Data)
+	case TypeStateWritten:
+		v, err = decodeAs[StateWritten](e.Data)
 	default:
 		return nil, fmt.Errorf("decode %q at %s@%d: %w", e.Type, e.Stream, e.Revision, ErrUnknownEventType)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"time"
 )
 
@@ -46,10 +47,19 @@ type RecordedEvent struct {
 const (
 	RunStreamPrefix   = "run-"
 	SpellStreamPrefix = "spell-"
+	StateStreamPrefix = "state-"
 )
 
 // RunStream is the stream holding one run's whole history.
 func RunStream(runID string) string { return RunStreamPrefix + runID }
+
+// StateStream is the stream of one spell's state ("game state") for one
+// owner: its StateWritten events, folded in stream order over the spell's
+// initial gameState, are the state. The owner is escaped so that no two
+// (spell, owner) pairs share a stream.
+func StateStream(spellID, owner string) string {
+	return StateStreamPrefix + url.PathEscape(spellID) + "~" + url.PathEscape(owner)
+}
 
 // SpellStream is the stream holding a spell's saved versions.
 func SpellStream(spellID string) string { return SpellStreamPrefix + spellID }
@@ -121,6 +131,7 @@ const (
 	TypeRunCancelled    = "RunCancelled"
 	TypeSpellSaved      = "SpellSaved"
 	TypeSpellDeleted    = "SpellDeleted"
+	TypeStateWritten    = "StateWritten"
 )
 
 // RunHeader is carried by every run event (embedded, so its fields sit at
@@ -277,6 +288,23 @@ type SpellSaved struct {
 	User          string          `json:"user,omitempty"`
 	CorrelationID string          `json:"correlationId,omitempty"`
 	Time          time.Time       `json:"time"`
+}
+
+// StateWritten records changes to a spell's state (stream StateStream):
+// Ops is the list of graph.StateOp a node applied, in order. The state is
+// the spell's gameState with every StateWritten's ops applied in stream
+// order (graph.ApplyStateOps), which is also the merge rule for runs that
+// write at the same time.
+type StateWritten struct {
+	SpellID    string          `json:"spellId"`
+	Owner      string          `json:"owner,omitempty"`
+	RunID      string          `json:"runId"`
+	Path       []string        `json:"path,omitempty"`
+	NodeID     string          `json:"nodeId"`
+	NodeType   string          `json:"nodeType,omitempty"`
+	Activation int             `json:"activation,omitempty"`
+	Ops        json.RawMessage `json:"ops"`
+	Time       time.Time       `json:"time"`
 }
 
 // SpellDeleted records that a spell was deleted.

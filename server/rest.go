@@ -64,6 +64,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/spells/{id}", s.authenticated(s.handleDeleteSpell))
 	mux.HandleFunc("GET /v1/spells", s.authenticated(s.handleListSpells))
 	mux.HandleFunc("POST /v1/spells/{id}/runs", s.authenticated(s.handleRunSpell))
+	mux.HandleFunc("GET /v1/spells/{id}/state", s.authenticated(s.handleGetSpellState))
 	mux.HandleFunc("GET /v1/runs/{id}", s.authenticated(s.handleGetRun))
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
@@ -132,6 +133,29 @@ func (s *Server) handleGetSpell(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Grimoire-Spell-Version", strconv.Itoa(v.Version))
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(doc)
+}
+
+// handleGetSpellState answers the caller's state of a spell (Thoth's game
+// state): the spell's gameState with every State Write of the caller's runs
+// applied, as the next run will see it.
+func (s *Server) handleGetSpellState(w http.ResponseWriter, r *http.Request) {
+	ident := identityOf(r)
+	id := r.PathValue("id")
+	spell, v, err := s.opts.Library.Get(r.Context(), id)
+	if err == nil && !mayUse(ident, v.Owner) {
+		err = forbidden(fmt.Sprintf("spell %q belongs to another user", id))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	state, err := runs.ReadSpellState(r.Context(), s.opts.Store, spell, ident.User)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"spellId": spell.ID, "owner": ident.User, "state": state})
 }
 
 func (s *Server) handleDeleteSpell(w http.ResponseWriter, r *http.Request) {

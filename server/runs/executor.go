@@ -430,6 +430,9 @@ func (e *Executor) newRecorder(runID string, prog *graph.Program, correlationID 
 func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, noCache bool, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) {
 	ctx := run.ctx
 	req.Observer = rec
+	if req.State == nil {
+		req.State = newLogState(e.opts.Store, prog.Spell, req.User, req.RunID, e.opts.Now)
+	}
 	if c := e.opts.Cache; c != nil {
 		if req.Cache = c.For(prog.Spell, noCache); req.Cache != nil {
 			req.Observer = c.Observer(run.id, rec)

@@ -1,0 +1,121 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/graph"
+)
+
+// logState is a run's view of its spell's state, kept in the log: the
+// stream events.StateStream(spell, owner) holds every StateWritten, and the
+// state is the spell's gameState with their ops applied in stream order.
+//
+// The run reads the stream once, when a node first touches the state, and
+// from then on sees that snapshot plus its own writes; a write is appended
+// (durable) before the node goes on, so every later run sees it. Two runs
+// writing at once both append; the order the store gives their appends is
+// the order their ops apply in (graph.ApplyStateOps says what that means
+// for the same key).
+type logState struct {
+	store   events.Store
+	spell   *graph.Spell
+	owner   string
+	runID   string
+	now     func() time.Time
+	mu      sync.Mutex
+	view    map[string]any
+	loadErr error
+	loaded  bool
+}
+
+var _ graph.SpellState = (*logState)(nil)
+
+func newLogState(store events.Store, spell *graph.Spell, owner, runID string, now func() time.Time) *logState {
+	return &logState{store: store, spell: spell, owner: owner, runID: runID, now: now}
+}
+
+// loadLocked reads the state stream once.
+func (s *logState) loadLocked(ctx context.Context) error {
+	if s.loaded {
+		return s.loadErr
+	}
+	s.loaded = true
+	s.view, s.loadErr = ReadSpellState(ctx, s.store, s.spell, s.owner)
+	return s.loadErr
+}
+
+// Read implements graph.SpellState.
+func (s *logState) Read(ctx context.Context) (map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return nil, err
+	}
+	return graph.CloneState(s.view)
+}
+
+// Write implements graph.SpellState.
+func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.StateOp) error {
+	ops, err := graph.CloneStateOps(ops)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	ev, err := events.Encode(&events.StateWritten{
+		SpellID: s.spell.ID, Owner: s.owner, RunID: s.runID, Path: w.Path,
+		NodeID: w.NodeID, NodeType: w.NodeType, Activation: w.Activation, Ops: raw, Time: s.now(),
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return err
+	}
+	if _, err := s.store.Append(ctx, events.StateStream(s.spell.ID, s.owner), events.Any, ev); err != nil {
+		return fmt.Errorf("write spell state of %q: %w", s.spell.ID, err)
+	}
+	_, err = graph.ApplyStateOps(s.view, ops)
+	return err
+}
+
+// ReadSpellState folds a spell's state for one owner from the log: the
+// spell's gameState, then every StateWritten in stream order.
+func ReadSpellState(ctx context.Context, store events.Store, spell *graph.Spell, owner string) (map[string]any, error) {
+	state := graph.InitialState(spell)
+	recs, err := store.ReadStream(ctx, events.StateStream(spell.ID, owner), 0, events.Forwards, 0)
+	if errors.Is(err, events.ErrStreamNotFound) {
+		return state, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read spell state of %q: %w", spell.ID, err)
+	}
+	for _, r := range recs {
+		v, err := events.Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		sw, ok := v.(events.StateWritten)
+		if !ok {
+			continue
+		}
+		var ops []graph.StateOp
+		if err := json.Unmarshal(sw.Ops, &ops); err != nil {
+			return nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+		}
+		if state, err = graph.ApplyStateOps(state, ops); err != nil {
+			return nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+		}
+	}
+	return state, nil
+}

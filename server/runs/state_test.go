@@ -1,0 +1,118 @@
+package runs_test
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/nodes"
+	"github.com/grimoire-run/grimoire/server/runs"
+)
+
+// visitsSpell appends the run input "n" to the spell state's "visits"
+// (Thoth's State Write appends to an array) and outputs the state it then
+// reads.
+func visitsSpell() *graph.Spell {
+	return &graph.Spell{ID: "visits", Meta: map[string]any{graph.MetaGameState: map[string]any{"visits": []any{}}},
+		Nodes: []graph.Node{
+			{ID: "start", Type: "Module Trigger In"},
+			{ID: "n", Type: "Input", Config: map[string]any{"name": "n"}},
+			{ID: "w", Type: "State Write", Inputs: []graph.PortDecl{{Key: "visits", Kind: graph.Data}}},
+			{ID: "r", Type: "State Read", Outputs: []graph.PortDecl{{Key: "visits", Kind: graph.Data}}},
+			{ID: "o", Type: "Output", Config: map[string]any{"name": "seen"}},
+		},
+		Edges: []graph.Edge{
+			{From: graph.PortRef{Node: "start", Port: "trigger"}, To: graph.PortRef{Node: "w", Port: "trigger"}},
+			{From: graph.PortRef{Node: "n", Port: "output"}, To: graph.PortRef{Node: "w", Port: "visits"}},
+			{From: graph.PortRef{Node: "w", Port: "trigger"}, To: graph.PortRef{Node: "o", Port: "trigger"}},
+			{From: graph.PortRef{Node: "r", Port: "visits"}, To: graph.PortRef{Node: "o", Port: "input"}},
+		}}
+}
+
+func runVisit(t *testing.T, ex *runs.Executor, user string, n float64) []any {
+	t.Helper()
+	r, err := ex.Start(context.Background(), runs.RunSpec{Spell: visitsSpell(), Inputs: map[string]any{"n": n}, User: user, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wait(t, r)
+	if o.Status != runs.StatusCompleted {
+		t.Fatalf("run: %+v", o)
+	}
+	seen, _ := o.Outputs["seen"].([]any)
+	return seen
+}
+
+// Spell state lives in the log: later runs see earlier writes, concurrent
+// runs both land (the merge rule: ops apply in the order the store
+// appended them), owners do not see each other's, and a restarted process
+// reads it back.
+func TestSpellStateIsDurable(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	cat := nodes.NewRegistry(nodes.Services{})
+	ex := newExecutor(t, st, cat)
+
+	if got := runVisit(t, ex, "ada", 1); !sameNumbers(got, 1) {
+		t.Fatalf("first run read %v, want its own write [1]", got)
+	}
+	if got := runVisit(t, ex, "ada", 2); !sameNumbers(got, 1, 2) {
+		t.Fatalf("second run read %v, want [1 2]", got)
+	}
+	var wg sync.WaitGroup
+	for _, n := range []float64{3, 4} {
+		wg.Add(1)
+		go func() { defer wg.Done(); runVisit(t, ex, "ada", n) }()
+	}
+	wg.Wait()
+	if got := runVisit(t, ex, "bob", 9); !sameNumbers(got, 9) {
+		t.Fatalf("bob read %v: another owner's state leaked", got)
+	}
+	ex.Close(context.Background())
+	st.Close()
+
+	st = openStore(t, dir)
+	defer st.Close()
+	state, err := runs.ReadSpellState(context.Background(), st, visitsSpell(), "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	visits, _ := state["visits"].([]any)
+	if len(visits) != 4 || visits[0] != 1.0 || visits[1] != 2.0 {
+		t.Fatalf("after restart the state is %v, want [1 2 3 4] with 3 and 4 in either order", state)
+	}
+	ex = newExecutor(t, st, cat)
+	defer ex.Close(context.Background())
+	got := runVisit(t, ex, "ada", 5)
+	if len(got) != 5 || got[4] != 5.0 {
+		t.Fatalf("a run after restart read %v, want the four earlier visits and 5", got)
+	}
+	recs, err := st.ReadStream(context.Background(), events.StateStream("visits", "ada"), 0, events.Forwards, 0)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("state stream: %d events, %v; want one StateWritten per run", len(recs), err)
+	}
+}
+
+func sameNumbers(got []any, want ...float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	g := make([]float64, len(got))
+	for i, v := range got {
+		f, ok := v.(float64)
+		if !ok {
+			return false
+		}
+		g[i] = f
+	}
+	sort.Float64s(g)
+	for i := range want {
+		if g[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
