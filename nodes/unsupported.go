@@ -17,7 +17,8 @@ type unsupportedSpec struct {
 	name    string   // the Magick editor's name
 	aliases []string // other editor names of the same capability
 	outputs []string // data outputs the editor declared
-	source  string   // Magick file(s) the ports come from
+	editor  string   // the editor whose sources are cited; "" means Magick
+	source  string   // the editor's file(s) the ports come from
 	needs   string   // what is missing
 	todo    string   // what to do instead
 }
@@ -44,6 +45,8 @@ var unsupportedSpecs = []unsupportedSpec{
 		needs: "a Jupyter server", todo: "port the notebook's last cell to JavaScript in a Code node"},
 	{name: "Select Record", outputs: []string{"result"}, source: "database/Select.ts",
 		needs: "a SQL database provider", todo: "query the database outside the spell, or keep the data in a knowledge base (Store Document / Search Knowledge)"},
+	{name: "VisualGeneration", outputs: []string{"images"}, editor: "Thoth", source: "core/src/components/VisualGeneration.ts",
+		needs: "an image cache searched by caption", todo: "search images outside the spell and pass them in as a run input, or keep captions in a knowledge base (Search Knowledge)"},
 	{name: "Agent Executor", source: "langchain/AgentExecutor.ts",
 		needs: "LangChain", todo: "build the agent loop from Generate Text, Switch and Code nodes"},
 	{name: "Agent Recommender", source: "langchain/AgentRecommender.ts",
@@ -63,7 +66,11 @@ func newUnsupported(spec unsupportedSpec) *graph.NodeType {
 	for _, o := range spec.outputs {
 		outs = append(outs, dataOut(o, "any", "never set: the node cannot run here"))
 	}
-	msg := fmt.Sprintf("unsupported: %q needs %s, which Grimoire does not have; %s (Magick: %s)", spec.name, spec.needs, spec.todo, spec.source)
+	editor := spec.editor
+	if editor == "" {
+		editor = "Magick"
+	}
+	msg := fmt.Sprintf("unsupported: %q needs %s, which Grimoire does not have; %s (%s: %s)", spec.name, spec.needs, spec.todo, editor, spec.source)
 	return &graph.NodeType{
 		Name:    spec.name,
 		Aliases: spec.aliases,

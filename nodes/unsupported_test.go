@@ -22,6 +22,7 @@ func TestUnsupportedNodesValidateAndFailAtRun(t *testing.T) {
 		{"Jupyter Notebook", "output", "Jupyter server"},
 		{"Select Record", "result", "SQL database"},
 		{"Upload Base64 Files", "urls", "file storage"},
+		{"VisualGeneration", "images", "Thoth: core/src/components/VisualGeneration.ts"},
 	} {
 		s := newSpell("uns").
 			node("start", "Module Trigger In", nil).
