@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -55,10 +56,21 @@ func RunStream(runID string) string { return RunStreamPrefix + runID }
 
 // StateStream is the stream of one spell's state ("game state") for one
 // owner: its StateWritten events, folded in stream order over the spell's
-// initial gameState, are the state. The owner is escaped so that no two
-// (spell, owner) pairs share a stream.
+// initial gameState, are the state. The parts are escaped ("~" too) so
+// that no two (spell, owner) pairs share a stream.
 func StateStream(spellID, owner string) string {
-	return StateStreamPrefix + url.PathEscape(spellID) + "~" + url.PathEscape(owner)
+	return StateStreamPrefix + escapeStreamPart(spellID) + "~" + escapeStreamPart(owner)
+}
+
+// SessionStateStream is the stream of one spell's state within one editor
+// session (a playtest): it starts from the spell's gameState, as if no run
+// had written the state, and only that session's runs see and change it.
+func SessionStateStream(spellID, owner, session string) string {
+	return StateStream(spellID, owner) + "~" + escapeStreamPart(session)
+}
+
+func escapeStreamPart(s string) string {
+	return strings.ReplaceAll(url.PathEscape(s), "~", "%7E")
 }
 
 // SpellStream is the stream holding a spell's saved versions.
@@ -296,8 +308,10 @@ type SpellSaved struct {
 // order (graph.ApplyStateOps), which is also the merge rule for runs that
 // write at the same time.
 type StateWritten struct {
-	SpellID    string          `json:"spellId"`
-	Owner      string          `json:"owner,omitempty"`
+	SpellID string `json:"spellId"`
+	Owner   string `json:"owner,omitempty"`
+	// Session is set for a playtest's state (SessionStateStream).
+	Session    string          `json:"session,omitempty"`
 	RunID      string          `json:"runId"`
 	Path       []string        `json:"path,omitempty"`
 	NodeID     string          `json:"nodeId"`

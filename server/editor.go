@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -20,6 +22,10 @@ import (
 // as its socket; runs themselves are owned by the executor and outlive it.
 type spellManager struct {
 	conn socket.Conn
+	// playtest names this connection's spell state for runs that ask for
+	// state "session" (the editor's playtest): random, so that no other
+	// connection can name it.
+	playtest string
 
 	mu     sync.Mutex
 	loaded map[string]*loadedSpell
@@ -35,7 +41,7 @@ func (s *Server) registerSocketHandlers() {
 	s.sockets.OnConnect(func(ctx context.Context, c socket.Conn) {
 		c.Join("user:" + c.Identity().User)
 		s.mu.Lock()
-		s.editors[c.ID()] = &spellManager{conn: c, loaded: map[string]*loadedSpell{}, subs: map[string]*subscription{}}
+		s.editors[c.ID()] = &spellManager{conn: c, playtest: newPlaytestID(), loaded: map[string]*loadedSpell{}, subs: map[string]*subscription{}}
 		s.mu.Unlock()
 		s.metrics.sockets.Inc()
 	})
@@ -237,6 +243,17 @@ type spellRunRequest struct {
 	RunID      string         `json:"runId"`
 	// Cache false runs every node, even those the node-output cache holds.
 	Cache *bool `json:"cache"`
+	// State picks the spell state the run reads and writes: "spell" (or
+	// empty) the spell's state for the user, shared by all their runs;
+	// "session" this connection's own (a playtest), which starts from the
+	// spell's gameState and is shared only by this connection's runs.
+	State string `json:"state"`
+}
+
+func newPlaytestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }
 
 type runAck struct {
@@ -252,6 +269,14 @@ func (s *Server) onSpellRun(ctx context.Context, c socket.Conn, req spellRunRequ
 	if req.RunID != "" && !runIDPattern.MatchString(req.RunID) {
 		return nil, &socket.Error{Code: codeBadRequest, Message: "runId: use 8-64 letters, digits, '-' or '_'"}
 	}
+	stateSession := ""
+	switch req.State {
+	case "", "spell":
+	case "session":
+		stateSession = m.playtest
+	default:
+		return nil, &socket.Error{Code: codeBadRequest, Message: fmt.Sprintf("state: %q is not a state scope; use \"spell\" (the default) or \"session\"", req.State)}
+	}
 	m.mu.Lock()
 	ls := m.loaded[req.SpellID]
 	m.mu.Unlock()
@@ -260,7 +285,7 @@ func (s *Server) onSpellRun(ctx context.Context, c socket.Conn, req spellRunRequ
 	}
 	run, err := s.startRun(ctx, c.Identity().User, runs.RunSpec{
 		RunID: req.RunID, Program: ls.program, Inputs: req.Inputs, InputOrder: req.InputOrder,
-		Entry: req.Entry, Source: "socket", CorrelationID: c.ID(), NoCache: noCache(req.Cache),
+		Entry: req.Entry, Source: "socket", CorrelationID: c.ID(), NoCache: noCache(req.Cache), StateSession: stateSession,
 	})
 	if err != nil {
 		return nil, s.socketError("spell:run", err)

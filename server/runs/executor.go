@@ -136,6 +136,10 @@ type RunSpec struct {
 	// the run so that it says where it came from.
 	Recorded graph.Recorded
 	ForkOf   *ForkOrigin
+	// StateSession, when set, gives the run the spell state of that editor
+	// session (a playtest: it starts from the spell's gameState and only
+	// the session's runs share it) instead of the spell's state for User.
+	StateSession string
 	// Awaited: the caller holds its request open until the run ends (REST
 	// mode=sync) and learns the outcome only then. RunRequested is then
 	// made durable with the run's first append instead of before the run
@@ -258,6 +262,9 @@ type runMeta struct {
 	InputOrder []string `json:"inputOrder,omitempty"`
 	Entry      string   `json:"entry,omitempty"`
 	NoCache    bool     `json:"noCache,omitempty"`
+	// StateSession is RunSpec.StateSession, so that a resumed run keeps
+	// its playtest state.
+	StateSession string `json:"stateSession,omitempty"`
 	// ForkOf says which run and node a fork was started from.
 	ForkOf *ForkOrigin `json:"forkOf,omitempty"`
 }
@@ -330,7 +337,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, err
 	}
 	requestedAt := e.opts.Now()
-	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, ForkOf: spec.ForkOf})
+	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, StateSession: spec.StateSession, ForkOf: spec.ForkOf})
 	req := &events.RunRequested{
 		RunHeader:   events.RunHeader{Time: requestedAt},
 		Inputs:      spec.Inputs,
@@ -356,7 +363,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 	e.log.Info("run started", "run", runID, "spell", prog.Spell.ID, "user", spec.User, "source", spec.Source)
 	e.launch(run, prog, graph.RunRequest{
 		RunID: runID, User: spec.User, Inputs: spec.Inputs, InputOrder: spec.InputOrder, Entry: spec.Entry, Recorded: spec.Recorded,
-	}, spec.NoCache, rec, requestedAt, nil)
+	}, spec.NoCache, spec.StateSession, rec, requestedAt, nil)
 	return run, nil
 }
 
@@ -427,11 +434,11 @@ func (e *Executor) newRecorder(runID string, prog *graph.Program, correlationID 
 
 // launch runs the program in the background and records how it ended.
 // prior is the recording of a resumed run (nil for a new one).
-func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, noCache bool, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) {
+func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, noCache bool, stateSession string, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) {
 	ctx := run.ctx
 	req.Observer = rec
 	if req.State == nil {
-		req.State = newLogState(e.opts.Store, prog.Spell, req.User, req.RunID, e.opts.Now)
+		req.State = newLogState(e.opts.Store, prog.Spell, req.User, stateSession, req.RunID, e.opts.Now)
 	}
 	if c := e.opts.Cache; c != nil {
 		if req.Cache = c.For(prog.Spell, noCache); req.Cache != nil {

@@ -162,6 +162,6 @@ func (e *Executor) resume(ctx context.Context, runID string) (*Run, error) {
 	e.log.Info("run resumed", "run", runID, "spell", spell.ID, "after_seq", lastSeq, "replayable", recording.Completed())
 	e.launch(run, prog, graph.RunRequest{
 		RunID: runID, User: requested.User, Inputs: requested.Inputs, InputOrder: meta.InputOrder, Entry: meta.Entry,
-	}, meta.NoCache, rec, requested.Time, recording)
+	}, meta.NoCache, meta.StateSession, rec, requested.Time, recording)
 	return run, nil
 }

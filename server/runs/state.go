@@ -13,8 +13,10 @@ import (
 )
 
 // logState is a run's view of its spell's state, kept in the log: the
-// stream events.StateStream(spell, owner) holds every StateWritten, and the
-// state is the spell's gameState with their ops applied in stream order.
+// stream events.StateStream(spell, owner) (or, for a run in an editor's
+// playtest session, events.SessionStateStream) holds every StateWritten,
+// and the state is the spell's gameState with their ops applied in stream
+// order.
 //
 // The run reads the stream once, when a node first touches the state, and
 // from then on sees that snapshot plus its own writes; a write is appended
@@ -26,6 +28,8 @@ type logState struct {
 	store   events.Store
 	spell   *graph.Spell
 	owner   string
+	session string
+	stream  string
 	runID   string
 	now     func() time.Time
 	mu      sync.Mutex
@@ -36,8 +40,14 @@ type logState struct {
 
 var _ graph.SpellState = (*logState)(nil)
 
-func newLogState(store events.Store, spell *graph.Spell, owner, runID string, now func() time.Time) *logState {
-	return &logState{store: store, spell: spell, owner: owner, runID: runID, now: now}
+// newLogState is the state a run of spell by owner sees: the spell's state
+// for that owner, or, when session is set, that editor session's own.
+func newLogState(store events.Store, spell *graph.Spell, owner, session, runID string, now func() time.Time) *logState {
+	stream := events.StateStream(spell.ID, owner)
+	if session != "" {
+		stream = events.SessionStateStream(spell.ID, owner, session)
+	}
+	return &logState{store: store, spell: spell, owner: owner, session: session, stream: stream, runID: runID, now: now}
 }
 
 // loadLocked reads the state stream once.
@@ -46,7 +56,7 @@ func (s *logState) loadLocked(ctx context.Context) error {
 		return s.loadErr
 	}
 	s.loaded = true
-	s.view, s.loadErr = ReadSpellState(ctx, s.store, s.spell, s.owner)
+	s.view, s.loadErr = foldState(ctx, s.store, s.spell, s.stream)
 	return s.loadErr
 }
 
@@ -71,7 +81,7 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 		return err
 	}
 	ev, err := events.Encode(&events.StateWritten{
-		SpellID: s.spell.ID, Owner: s.owner, RunID: s.runID, Path: w.Path,
+		SpellID: s.spell.ID, Owner: s.owner, Session: s.session, RunID: s.runID, Path: w.Path,
 		NodeID: w.NodeID, NodeType: w.NodeType, Activation: w.Activation, Ops: raw, Time: s.now(),
 	})
 	if err != nil {
@@ -82,7 +92,7 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 	if err := s.loadLocked(ctx); err != nil {
 		return err
 	}
-	if _, err := s.store.Append(ctx, events.StateStream(s.spell.ID, s.owner), events.Any, ev); err != nil {
+	if _, err := s.store.Append(ctx, s.stream, events.Any, ev); err != nil {
 		return fmt.Errorf("write spell state of %q: %w", s.spell.ID, err)
 	}
 	_, err = graph.ApplyStateOps(s.view, ops)
@@ -92,8 +102,14 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 // ReadSpellState folds a spell's state for one owner from the log: the
 // spell's gameState, then every StateWritten in stream order.
 func ReadSpellState(ctx context.Context, store events.Store, spell *graph.Spell, owner string) (map[string]any, error) {
+	return foldState(ctx, store, spell, events.StateStream(spell.ID, owner))
+}
+
+// foldState is the spell's gameState with the ops of stream's
+// StateWritten events applied in stream order.
+func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stream string) (map[string]any, error) {
 	state := graph.InitialState(spell)
-	recs, err := store.ReadStream(ctx, events.StateStream(spell.ID, owner), 0, events.Forwards, 0)
+	recs, err := store.ReadStream(ctx, stream, 0, events.Forwards, 0)
 	if errors.Is(err, events.ErrStreamNotFound) {
 		return state, nil
 	}
