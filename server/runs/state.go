@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,11 @@ import (
 // writing at once both append; the order the store gives their appends is
 // the order their ops apply in (graph.ApplyStateOps says what that means
 // for the same key).
+//
+// A resumed run finds the writes it made before the crash in the stream;
+// a node that runs again after them (its NodeCompleted was lost) writes
+// nothing twice: its n-th write of an activation is skipped when the
+// stream holds the run's n-th write of that activation already.
 type logState struct {
 	store   events.Store
 	spell   *graph.Spell
@@ -36,6 +43,9 @@ type logState struct {
 	view    map[string]any
 	loadErr error
 	loaded  bool
+	// prior counts the run's writes in the stream when it was read, by
+	// writer; made the writes this run made since.
+	prior, made map[string]int
 }
 
 var _ graph.SpellState = (*logState)(nil)
@@ -56,8 +66,14 @@ func (s *logState) loadLocked(ctx context.Context) error {
 		return s.loadErr
 	}
 	s.loaded = true
-	s.view, s.loadErr = foldState(ctx, s.store, s.spell, s.stream)
+	s.made = map[string]int{}
+	s.view, s.prior, s.loadErr = foldState(ctx, s.store, s.spell, s.stream, s.runID)
 	return s.loadErr
+}
+
+// writerKey names one activation's writes: its node path and activation.
+func writerKey(path []string, nodeID string, activation int) string {
+	return strings.Join(append(append([]string(nil), path...), nodeID), "/") + "#" + strconv.Itoa(activation)
 }
 
 // Read implements graph.SpellState.
@@ -92,6 +108,11 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 	if err := s.loadLocked(ctx); err != nil {
 		return err
 	}
+	key := writerKey(w.Path, w.NodeID, w.Activation)
+	s.made[key]++
+	if s.made[key] <= s.prior[key] {
+		return nil // in the stream (and the view) since before a resume
+	}
 	if _, err := s.store.Append(ctx, s.stream, events.Any, ev); err != nil {
 		return fmt.Errorf("write spell state of %q: %w", s.spell.ID, err)
 	}
@@ -102,24 +123,27 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 // ReadSpellState folds a spell's state for one owner from the log: the
 // spell's gameState, then every StateWritten in stream order.
 func ReadSpellState(ctx context.Context, store events.Store, spell *graph.Spell, owner string) (map[string]any, error) {
-	return foldState(ctx, store, spell, events.StateStream(spell.ID, owner))
+	state, _, err := foldState(ctx, store, spell, events.StateStream(spell.ID, owner), "")
+	return state, err
 }
 
 // foldState is the spell's gameState with the ops of stream's
-// StateWritten events applied in stream order.
-func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stream string) (map[string]any, error) {
+// StateWritten events applied in stream order, and how many of them run
+// runID wrote, by writerKey.
+func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stream, runID string) (map[string]any, map[string]int, error) {
 	state := graph.InitialState(spell)
+	byRun := map[string]int{}
 	recs, err := store.ReadStream(ctx, stream, 0, events.Forwards, 0)
 	if errors.Is(err, events.ErrStreamNotFound) {
-		return state, nil
+		return state, byRun, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read spell state of %q: %w", spell.ID, err)
+		return nil, nil, fmt.Errorf("read spell state of %q: %w", spell.ID, err)
 	}
 	for _, r := range recs {
 		v, err := events.Decode(r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sw, ok := v.(events.StateWritten)
 		if !ok {
@@ -127,11 +151,14 @@ func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stre
 		}
 		var ops []graph.StateOp
 		if err := json.Unmarshal(sw.Ops, &ops); err != nil {
-			return nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+			return nil, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
 		}
 		if state, err = graph.ApplyStateOps(state, ops); err != nil {
-			return nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+			return nil, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+		}
+		if runID != "" && sw.RunID == runID {
+			byRun[writerKey(sw.Path, sw.NodeID, sw.Activation)]++
 		}
 	}
-	return state, nil
+	return state, byRun, nil
 }

@@ -116,3 +116,54 @@ func sameNumbers(got []any, want ...float64) bool {
 	}
 	return true
 }
+
+// A run that resumes after a crash between its State Write's append and
+// the node's NodeCompleted runs the node again; its write is in the
+// stream already and is not applied twice.
+func TestResumedRunDoesNotWriteStateTwice(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+	ctx := context.Background()
+
+	// What State Write appends, learnt from a run of bob's.
+	runVisit(t, ex, "bob", 7)
+	recs, err := st.ReadStream(ctx, events.StateStream("visits", "bob"), 0, events.Forwards, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("bob's state stream: %d events, %v", len(recs), err)
+	}
+	v, err := events.Decode(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := v.(events.StateWritten)
+
+	// Ada's run "resumed-run-01" had appended the same write before it
+	// crashed.
+	sw.Owner, sw.RunID = "ada", "resumed-run-01"
+	ev, err := events.Encode(&sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, events.StateStream("visits", "ada"), events.Any, ev); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ex.Start(ctx, runs.RunSpec{RunID: "resumed-run-01", Spell: visitsSpell(), Inputs: map[string]any{"n": 7.0}, User: "ada", NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wait(t, r)
+	seen, _ := o.Outputs["seen"].([]any)
+	if o.Status != runs.StatusCompleted || !sameNumbers(seen, 7) {
+		t.Fatalf("run %+v read %v, want [7] once", o.Status, seen)
+	}
+	recs, err = st.ReadStream(ctx, events.StateStream("visits", "ada"), 0, events.Forwards, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ada's state stream holds %d events (%v), want the one write", len(recs), err)
+	}
+	// Another run of ada's writes as usual.
+	if got := runVisit(t, ex, "ada", 8); !sameNumbers(got, 7, 8) {
+		t.Fatalf("next run read %v, want [7 8]", got)
+	}
+}
