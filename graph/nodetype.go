@@ -61,11 +61,11 @@ type NodeType struct {
 	DynamicPorts bool
 	// Nondeterministic types opt out of output caching and replay checks.
 	Nondeterministic bool
-	// Cacheable marks a nondeterministic type whose results may still be
-	// reused for the same configuration and inputs: model calls, which are
-	// what the cache exists to save. A run or spell that wants fresh
-	// samples disables the cache. Replay checks still feed such a node
-	// from the recording instead of calling it.
+	// Cacheable marks a nondeterministic type whose results may be reused
+	// for the same configuration and inputs when the node or its spell opts
+	// in ("cache": true, see CachesNode): model calls. By default such a
+	// node runs every time, since each call is a fresh sample (decision
+	// 0007). Replay checks still feed it from the recording.
 	Cacheable bool
 	// FiresPerItem marks types whose worker fires a trigger output several
 	// times through Activation.Fire (ForEach): a cached result would skip
@@ -162,8 +162,34 @@ func (u *Usage) Add(u2 Usage) {
 	u.Calls += u2.Calls
 }
 
-// Reusable reports whether the runner may serve this type's results from
-// the node-output cache.
+// Reusable reports whether the node-output cache may hold this type's
+// results at all: a deterministic type, or a Cacheable one (whose nodes
+// are served from the cache only when they opt in: CachesNode).
 func (t *NodeType) Reusable() bool {
 	return !t.FiresPerItem && (!t.Nondeterministic || t.Cacheable)
+}
+
+// CachesNode reports whether the runner may serve node n of spell s (nil
+// for none) from the node-output cache. Deterministic types are cached; a
+// Cacheable (model) type only when the node's config has "cache": true, or
+// the spell's meta has "cache": true and the node does not say "cache":
+// false. Other nondeterministic types never are.
+func (t *NodeType) CachesNode(s *Spell, n *Node) bool {
+	if !t.Reusable() {
+		return false
+	}
+	if !t.Nondeterministic {
+		return true
+	}
+	if n != nil {
+		if v, ok := n.Config["cache"].(bool); ok {
+			return v
+		}
+	}
+	if s != nil {
+		if v, ok := s.Meta["cache"].(bool); ok {
+			return v
+		}
+	}
+	return false
 }

@@ -93,9 +93,18 @@ type Recorded interface {
 	Recorded(path []string, nodeID string, activation int) (res Result, source string, ok bool)
 }
 
+// Recomputed is implemented by a Recorded that names nodes which must run
+// again (a fork's node and everything downstream of it): the runner then
+// executes them and never serves them from the Cache, so that forking from
+// a model node calls the model.
+type Recomputed interface {
+	Recomputes(path []string, nodeID string) bool
+}
+
 // Cache supplies outputs of earlier activations with the same cache key:
 // the node type, its configuration, its trigger and the keys of every
-// producer of its inputs. Only deterministic node types are looked up.
+// producer of its inputs. Only deterministic node types, and model nodes
+// that opt in (NodeType.CachesNode), are looked up.
 type Cache interface {
 	Get(key string) (Result, bool)
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -175,6 +176,9 @@ type programNode struct {
 	// when triggered. Otherwise it is data-only and evaluated once, lazily.
 	triggered bool
 	configKey string // hash of type and config, for cache keys
+	// cached: the node may be served from the node-output cache
+	// (NodeType.CachesNode).
+	cached bool
 }
 
 type dataInput struct {
@@ -235,7 +239,7 @@ func Compile(s *Spell, c Catalog) (*Program, error) {
 		}
 		cfg, _ := json.Marshal(contentConfig(n.Config))
 		sum := sha256.Sum256(append([]byte(t.Name+"\x00"), cfg...))
-		pn := &programNode{node: n, typ: t, worker: w, configKey: hex.EncodeToString(sum[:16])}
+		pn := &programNode{node: n, typ: t, worker: w, configKey: hex.EncodeToString(sum[:16]), cached: t.CachesNode(s, n)}
 		p.nodes[n.ID] = pn
 		p.order = append(p.order, pn)
 	}
@@ -588,7 +592,8 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 		}
 	}
 	var key string
-	if st.req.Cache != nil && pn.typ.Reusable() {
+	recompute := st.recomputes(pn)
+	if st.req.Cache != nil && pn.cached && !recompute {
 		key = st.nodeKey(pn, trigger, keys)
 		if res, ok := st.req.Cache.Get(key); ok {
 			st.finish(pn, ns, res, key)
@@ -615,16 +620,44 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 		return Result{}, false
 	}
 	if key == "" && st.req.Cache != nil {
-		key = st.nodeKey(pn, trigger, keys)
+		if pn.cached {
+			key = st.nodeKey(pn, trigger, keys)
+		} else {
+			// A node not served from the cache may answer differently
+			// for the same inputs (a fresh model sample): what it feeds
+			// is keyed by what it answered, so that a downstream node is
+			// not served a result computed from an earlier answer.
+			key = outputKey(pn, trigger, res.Outputs)
+		}
 	}
 	st.finish(pn, ns, res, key)
 	done := base
 	done.Kind, done.Outputs, done.Fired, done.Duration, done.Usage = NodeCompleted, res.Outputs, pn.fired(res), dur, a.usage
-	if pn.typ.Reusable() {
+	if pn.cached {
 		done.CacheKey = key
 	}
 	st.observe(done)
 	return res, true
+}
+
+// recomputes reports whether the run's Recorded asks for pn to run again
+// (a fork from it or from upstream of it), bypassing the cache.
+func (st *runState) recomputes(pn *programNode) bool {
+	rc, ok := st.req.Recorded.(Recomputed)
+	return ok && rc.Recomputes(st.path, pn.node.ID)
+}
+
+// outputKey identifies an activation by its outputs rather than its inputs
+// (see activate); outputs without JSON form get a key no other activation
+// shares.
+func outputKey(pn *programNode, trigger string, outputs Outputs) string {
+	b, err := json.Marshal(outputs)
+	if err != nil {
+		b = make([]byte, 16)
+		_, _ = rand.Read(b)
+	}
+	sum := sha256.Sum256(append([]byte(pn.configKey+"\x00"+trigger+"\x00out\x00"), b...))
+	return hex.EncodeToString(sum[:16])
 }
 
 func (st *runState) finish(pn *programNode, ns *nodeState, res Result, key string) {

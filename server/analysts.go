@@ -328,6 +328,10 @@ func (s *Server) followLog(w http.ResponseWriter, r *http.Request, from uint64, 
 type forkRequest struct {
 	FromNode string          `json:"fromNode"`
 	Inputs   json.RawMessage `json:"inputs,omitempty"`
+	// Cache false: no node of the fork comes from the node-output cache
+	// (those the parent did not run included). The fork's node and
+	// everything downstream of it run again in any case.
+	Cache *bool `json:"cache"`
 }
 
 type forkResponse struct {
@@ -364,7 +368,9 @@ func (s *Server) startFork(ctx context.Context, ident auth.Identity, parent stri
 	if err != nil {
 		return forkResponse{}, err
 	}
-	run, err := s.startRun(ctx, ident.User, runs.ForkSpec(plan, "", ident.User))
+	spec := runs.ForkSpec(plan, "", ident.User)
+	spec.NoCache = noCache(req.Cache)
+	run, err := s.startRun(ctx, ident.User, spec)
 	if err != nil {
 		return forkResponse{}, err
 	}
@@ -394,6 +400,7 @@ type runForkRequest struct {
 	RunID    string          `json:"runId"`
 	FromNode string          `json:"fromNode"`
 	Inputs   json.RawMessage `json:"inputs,omitempty"`
+	Cache    *bool           `json:"cache"`
 }
 
 // onRunFork is the socket's run:fork {runId, fromNode, inputs}: it starts
@@ -404,7 +411,7 @@ func (s *Server) onRunFork(ctx context.Context, c socket.Conn, req runForkReques
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.startFork(ctx, c.Identity(), req.RunID, forkRequest{FromNode: req.FromNode, Inputs: req.Inputs})
+	resp, err := s.startFork(ctx, c.Identity(), req.RunID, forkRequest{FromNode: req.FromNode, Inputs: req.Inputs, Cache: req.Cache})
 	if err != nil {
 		return nil, s.socketError("run:fork", err)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("fork", "re-run a recorded run from a node, reusing everything upstream: fork RUN_ID --from NODE_ID [--input NAME=VALUE]", cmdFork)
+	register("fork", "re-run a recorded run from a node (which always runs again), reusing everything upstream: fork RUN_ID --from NODE_ID [--input NAME=VALUE] [--no-cache]", cmdFork)
 }
 
 func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
@@ -21,9 +21,10 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	var inputs inputFlags
 	from := fs.String("from", "", "recompute from this node `ID` (and everything downstream of it)")
 	fs.Var(&inputs, "input", "override run input `NAME=VALUE` (repeatable); nodes reading it are recomputed")
+	noCache := fs.Bool("no-cache", false, "take nothing from the node-output cache (the fork's node and everything downstream of it always run)")
 	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: grimoire fork RUN_ID --from NODE_ID [--input NAME=VALUE]...")
+		fmt.Fprintln(env.stderr, "usage: grimoire fork RUN_ID --from NODE_ID [--input NAME=VALUE]... [--no-cache]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
@@ -43,7 +44,9 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	run, err := rt.Executor.Start(ctx, runs.ForkSpec(plan, "", ""))
+	spec := runs.ForkSpec(plan, "", "")
+	spec.NoCache = *noCache
+	run, err := rt.Executor.Start(ctx, spec)
 	if err != nil {
 		return fail(env, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/grimoire-run/grimoire/services/inferencetest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -219,5 +220,135 @@ func TestStreamedRunThenPrune(t *testing.T) {
 	out, _, code = cliWithEnv(t, vars, "replay", runID)
 	if code != 0 || !strings.Contains(out, "once upon a time") {
 		t.Errorf("replay after prune: exit %d %q", code, out)
+	}
+}
+
+// modelSpell is a spell whose model call (a Generator) feeds a Text
+// Template, a deterministic node the cache may serve. nodeCache and
+// spellCache are JSON fragments: "" or e.g. `"cache":true,`.
+func modelSpell(t *testing.T, name, nodeCache, spellMeta string) string {
+	t.Helper()
+	return writeFile(t, name+".json", `{"format":"grimoire/spell@1","id":"`+name+`","nodes":[
+	  {"id":"q","type":"Input","config":{"name":"q"}},
+	  {"id":"llm","type":"Generator","config":{`+nodeCache+`"fewshot":"Tell: {{q}}"},"inputs":[{"key":"q","kind":"data"}]},
+	  {"id":"wrap","type":"Text Template","config":{"template":"[{{text}}]"},"inputs":[{"key":"text","kind":"data"}]},
+	  {"id":"out","type":"Output","config":{"name":"story"}}],
+	 "edges":[{"from":"q.trigger","to":"llm.trigger"},{"from":"q.output","to":"llm.q"},
+	  {"from":"llm.trigger","to":"wrap.trigger"},{"from":"llm.result","to":"wrap.text"},
+	  {"from":"wrap.trigger","to":"out.trigger"},{"from":"wrap.output","to":"out.input"}]`+spellMeta+`}`)
+}
+
+// countingModel is a fake completion endpoint whose every answer is a new
+// sample ("sample 1", "sample 2", …), and the CLI environment using it.
+func countingModel(t *testing.T) (*inferencetest.Server, map[string]string) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := inferencetest.New(t, inferencetest.Options{Reply: func(inferencetest.Request) inferencetest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return inferencetest.Reply{Chunks: []string{fmt.Sprintf("sample %d", n)}}
+	}})
+	vars := map[string]string{envData: t.TempDir(), "GRIMOIRE_OPENAI_BASE_URL": srv.URL, "GRIMOIRE_OPENAI_MODEL": "test-model"}
+	return srv, vars
+}
+
+// runStory runs a model spell and returns its output and run id.
+func runStory(t *testing.T, vars map[string]string, args ...string) (string, string) {
+	t.Helper()
+	out, errs, code := cliWithEnv(t, vars, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d, out %q, err %q", args, code, out, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: outputs %q: %v", args, out, err)
+	}
+	m := regexp.MustCompile(`run: (\S+)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("%v: stderr does not name the run: %q", args, errs)
+	}
+	s, _ := got["story"].(string)
+	return s, m[1]
+}
+
+// A model call is a fresh sample every run (decision 0007): a second
+// identical run calls the model again, and what the model node feeds is
+// recomputed from the new answer, unless the node or its spell opts into
+// the cache with "cache": true.
+func TestModelCallsAreCachedOnlyWhenTheSpellOrNodeOptsIn(t *testing.T) {
+	for _, tc := range []struct {
+		name, nodeCache, spellMeta string
+		cached                     bool
+	}{
+		{name: "default"},
+		{name: "node-opts-in", nodeCache: `"cache":true,`, cached: true},
+		{name: "spell-opts-in", spellMeta: `,"meta":{"cache":true}`, cached: true},
+		{name: "node-opts-out-of-spell", nodeCache: `"cache":false,`, spellMeta: `,"meta":{"cache":true}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, vars := countingModel(t)
+			spell := modelSpell(t, "story-"+tc.name, tc.nodeCache, tc.spellMeta)
+			first, _ := runStory(t, vars, "run", spell, "--input", "q=a story")
+			second, runID := runStory(t, vars, "run", spell, "--input", "q=a story")
+			calls := len(srv.Requests())
+			if first != "[sample 1]" {
+				t.Fatalf("first run: %q, want [sample 1]", first)
+			}
+			if tc.cached {
+				if calls != 1 || second != first {
+					t.Errorf("second run: %d model calls, story %q; want 1 call and the cached %q", calls, second, first)
+				}
+				if n := count(runEvents(t, vars[envData], runID), "NodeStarted", "llm"); n != 0 {
+					t.Errorf("second run started llm %d times, want it served from the cache", n)
+				}
+			} else if calls != 2 || second != "[sample 2]" {
+				t.Errorf("second run: %d model calls, story %q; want 2 calls and [sample 2]", calls, second)
+			}
+			// --no-cache runs even an opted-in node.
+			third, _ := runStory(t, vars, "run", spell, "--input", "q=a story", "--no-cache")
+			if want := len(srv.Requests()); want != calls+1 || third != fmt.Sprintf("[sample %d]", want) {
+				t.Errorf("run --no-cache: %d model calls (had %d), story %q", want, calls, third)
+			}
+		})
+	}
+}
+
+// fork --from the model node calls the model again, even when the node
+// opts into the cache, and recomputes what it feeds.
+func TestForkFromAModelNodeCallsTheModel(t *testing.T) {
+	for name, nodeCache := range map[string]string{"default": "", "node-opts-in": `"cache":true,`} {
+		t.Run(name, func(t *testing.T) {
+			srv, vars := countingModel(t)
+			spell := modelSpell(t, "fork-story", nodeCache, "")
+			first, parent := runStory(t, vars, "run", spell, "--input", "q=a story")
+			if first != "[sample 1]" || len(srv.Requests()) != 1 {
+				t.Fatalf("parent run: %q after %d calls", first, len(srv.Requests()))
+			}
+			forked, forkID := runStory(t, vars, "fork", parent, "--from", "llm")
+			if n := len(srv.Requests()); n != 2 || forked != "[sample 2]" {
+				t.Fatalf("fork --from llm: %d model calls, story %q; want 2 calls and [sample 2]", n, forked)
+			}
+			evs := runEvents(t, vars[envData], forkID)
+			if count(evs, "NodeStarted", "llm") != 1 || count(evs, "NodeStarted", "wrap") != 1 {
+				t.Errorf("the fork did not execute llm and wrap: %v", evs)
+			}
+			if count(evs, "NodeStarted", "q") != 0 {
+				t.Errorf("the fork executed q, upstream of llm: %v", evs)
+			}
+			if nodeCache != "" {
+				// The fork's fresh answer replaced the cached one.
+				next, _ := runStory(t, vars, "run", spell, "--input", "q=a story")
+				if n := len(srv.Requests()); n != 2 || next != "[sample 2]" {
+					t.Errorf("run after the fork: %d model calls, story %q; want 2 and the fork's [sample 2] from the cache", n, next)
+				}
+			}
+			// Forking from downstream of the model reuses its recorded answer.
+			again, _ := runStory(t, vars, "fork", parent, "--from", "wrap", "--no-cache")
+			if n := len(srv.Requests()); n != 2 || again != "[sample 1]" {
+				t.Errorf("fork --from wrap --no-cache: %d model calls, story %q; want 2 and the parent's [sample 1]", n, again)
+			}
+		})
 	}
 }

@@ -36,7 +36,7 @@ func writeNodesMarkdown(w io.Writer, types []*graph.NodeType) {
 			}
 			if t.Nondeterministic {
 				if t.Cacheable {
-					notes = append(notes, "calls a model: replays feed it from the recording")
+					notes = append(notes, "calls a model: runs every time unless the node or spell sets `cache: true`; replays feed it from the recording")
 				} else {
 					notes = append(notes, "nondeterministic: never served from the cache")
 				}

@@ -44,7 +44,9 @@ type Fork struct {
 	// Recompute lists the top-level nodes that run again, sorted.
 	Recompute []string
 	// Recorded replays the parent's results of the other nodes, with
-	// source "replay".
+	// source "replay", and makes the runner execute the nodes to recompute
+	// rather than take them from the node-output cache
+	// (graph.Recomputed).
 	Recorded graph.Recorded
 }
 
@@ -159,4 +161,14 @@ func (r *replayed) Recorded(path []string, nodeID string, activation int) (graph
 	}
 	res, _, ok := r.rec.Recorded(path, nodeID, activation)
 	return res, recorder.SourceReplay, ok
+}
+
+// Recomputes implements graph.Recomputed: the nodes to recompute run
+// again even where the node-output cache holds their result.
+func (r *replayed) Recomputes(path []string, nodeID string) bool {
+	top := nodeID
+	if len(path) > 0 {
+		top = path[0]
+	}
+	return r.skip[top]
 }
