@@ -43,3 +43,24 @@ func TestThothStringAdder(t *testing.T) {
 		})
 	}
 }
+
+// Expected branches follow Thoth's core/src/components/StringEvaluator.ts.
+func TestThothStringEvaluator(t *testing.T) {
+	ports := []string{"string"}
+	in := func(s string) map[string]any { return map[string]any{"string": s} }
+	runBranchCases(t, "String Evaluator", ports, []branchCase{
+		{"default includes", map[string]any{"fewshot": "cat"}, in("a cat sat"), "true"},
+		{"default includes miss", map[string]any{"fewshot": "dog"}, in("a cat sat"), "false"},
+		{"empty fewshot includes", nil, in("anything"), "true"},
+		{"empty string empty fewshot", nil, in(""), "true"},
+		{"fewshot trimmed", map[string]any{"fewshot": "  cat\n"}, in("cat"), "true"},
+		{"op trimmed lowercased", map[string]any{"fewshot": "cat", "operationType": " EQUALS "}, in("cat"), "true"},
+		{"equals miss", map[string]any{"fewshot": "cat", "operationType": "equals"}, in("cats"), "false"},
+		{"not equals", map[string]any{"fewshot": "cat", "operationType": "not equals"}, in("cats"), "true"},
+		{"not includes", map[string]any{"fewshot": "cat", "operationType": "not includes"}, in("cats"), "false"},
+		{"startsWith never matches", map[string]any{"fewshot": "c", "operationType": "startsWith"}, in("cat"), "false"},
+		{"endsWith never matches", map[string]any{"fewshot": "t", "operationType": "endsWith"}, in("cat"), "false"},
+		{"unknown op", map[string]any{"fewshot": "cat", "operationType": "matches"}, in("cat"), "false"},
+	})
+	runBranchError(t, "String Evaluator", nil, nil, nil, `"string" has no value`)
+}
