@@ -1,6 +1,8 @@
 package nodes_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/grimoire-run/grimoire/nodes"
@@ -63,4 +65,48 @@ func TestThothStringEvaluator(t *testing.T) {
 		{"unknown op", map[string]any{"fewshot": "cat", "operationType": "matches"}, in("cat"), "false"},
 	})
 	runBranchError(t, "String Evaluator", nil, nil, nil, `"string" has no value`)
+}
+
+// Expected values follow Thoth's core/src/components/StringCombiner.ts:
+// input.replace('$' + key.split(' ')[0].toLowerCase().trim(), value) for
+// every input key containing "replacer".
+func TestThothStringCombiner(t *testing.T) {
+	h := newHarness(t, nodes.Services{})
+	cases := []struct {
+		name  string
+		str   any // noInput leaves "string" unwired
+		agent any // noInput leaves the replacer unwired
+		want  any // noOutput: left out
+	}{
+		{"replaces first only", "hi $agent, $agent", "Bob", "hi Bob, $agent"},
+		{"no placeholder", "hello", "Bob", "hello"},
+		{"empty string", "", "Bob", ""},
+		{"empty value", "[$agent]", "", "[]"},
+		{"unwired replacer", "[$agent]", noInput, "[undefined]"},
+		{"dollar patterns", "a $agent b", "$$-$&", "a $-$agent b"},
+		{"number value", "n=$agent", 3.0, "n=3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newSpell("combiner").
+				node("n", "String Combiner", nil, in("string"), in("Agent Replacer"), in("other")).
+				node("s", "Input", map[string]any{"name": "s"}).
+				node("o", "Output", map[string]any{"name": "out"}).
+				edge("s.output>n.string", "n.output>o.input")
+			if c.agent != noInput {
+				b = b.node("ag", "Input", map[string]any{"name": "agent"}).edge("ag.output>n.Agent Replacer")
+			}
+			outs := h.mustRunBoth(t, b.build(), map[string]any{"s": c.str, "agent": c.agent})
+			if got := outs["out"]; !equalJSON(got, c.want) {
+				t.Fatalf("output = %#v; want %#v", got, c.want)
+			}
+		})
+	}
+	// No string and a replacer: JavaScript throws on undefined.replace.
+	s := newSpell("combiner-nostring").
+		node("n", "String Combiner", nil, in("string"), in("Agent Replacer")).
+		node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
+	if _, _, err := h.run(context.Background(), s, nil); err == nil || !strings.Contains(err.Error(), `"string" has no value`) {
+		t.Fatalf("err = %v; want a missing-string error", err)
+	}
 }
