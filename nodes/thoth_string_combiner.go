@@ -15,8 +15,8 @@ func init() { Register("String Combiner", newStringCombiner) }
 // in socket order, the first "$" + (first word of the key, lower-cased)
 // in the "string" input is replaced by that input's value, with
 // String.prototype.replace (first occurrence only; "$$", "$&", "$`" and
-// "$'" in the value are expanded as JavaScript does). An unconnected
-// replacer puts "undefined".
+// "$'" in the value are expanded as JavaScript does). Thoth's task hands
+// the worker connected inputs only, so an unconnected replacer is skipped.
 func newStringCombiner(*Services) *graph.NodeType {
 	return &graph.NodeType{
 		Name:         "String Combiner",
@@ -33,12 +33,15 @@ func newStringCombiner(*Services) *graph.NodeType {
 					if d.Kind != graph.Data || !strings.Contains(strings.ToLower(d.Key), "replacer") {
 						continue
 					}
+					v, ok := a.Input(d.Key)
+					if !ok {
+						continue // Thoth's task hands the worker connected inputs only
+					}
 					if !sok || sv == nil {
 						return graph.Result{}, fmt.Errorf("%s: input %q has no value; connect a node that outputs text to it", a.Type.Name, "string")
 					}
-					v, ok := a.Input(d.Key)
 					placeholder := "$" + trimJS(strings.ToLower(strings.Split(d.Key, " ")[0]))
-					s = replaceFirstJS(s, placeholder, concatOperandJS(v, ok))
+					s = replaceFirstJS(s, placeholder, concatOperandJS(v, true))
 				}
 				if !sok {
 					return graph.Result{}, nil // output stays undefined, as in Thoth

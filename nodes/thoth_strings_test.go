@@ -82,7 +82,8 @@ func TestThothStringCombiner(t *testing.T) {
 		{"no placeholder", "hello", "Bob", "hello"},
 		{"empty string", "", "Bob", ""},
 		{"empty value", "[$agent]", "", "[]"},
-		{"unwired replacer", "[$agent]", noInput, "[undefined]"},
+		{"unwired replacer skipped", "[$agent]", noInput, "[$agent]"},
+		{"null value", "[$agent]", nil, "[null]"},
 		{"dollar patterns", "a $agent b", "$$-$&", "a $-$agent b"},
 		{"number value", "n=$agent", 3.0, "n=3"},
 	}
@@ -105,8 +106,41 @@ func TestThothStringCombiner(t *testing.T) {
 	// No string and a replacer: JavaScript throws on undefined.replace.
 	s := newSpell("combiner-nostring").
 		node("n", "String Combiner", nil, in("string"), in("Agent Replacer")).
-		node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
-	if _, _, err := h.run(context.Background(), s, nil); err == nil || !strings.Contains(err.Error(), `"string" has no value`) {
+		node("ag", "Input", map[string]any{"name": "agent"}).
+		node("o", "Output", map[string]any{"name": "out"}).edge("ag.output>n.Agent Replacer", "n.output>o.input").build()
+	if _, _, err := h.run(context.Background(), s, map[string]any{"agent": "x"}); err == nil || !strings.Contains(err.Error(), `"string" has no value`) {
 		t.Fatalf("err = %v; want a missing-string error", err)
+	}
+}
+
+// Expected values follow Thoth's core/src/components/InputsToJSON.ts:
+// JSON.stringify({key.toLowerCase().trim(): value}) over connected inputs.
+func TestThothInputsToJSON(t *testing.T) {
+	h := newHarness(t, nodes.Services{})
+	s := newSpell("inputs-to-json").
+		node("a", "Input", map[string]any{"name": "a"}).
+		node("b", "Input", map[string]any{"name": "b"}).
+		node("n", "Inputs To JSON", nil, in("Zeta "), in("Alpha"), in("unwired")).
+		node("o", "Output", map[string]any{"name": "out"}).
+		edge("a.output>n.Zeta ", "b.output>n.Alpha", "n.output>o.input").build()
+	cases := []struct {
+		a, b any
+		want string
+	}{
+		{"x<y>", 2.0, `{"zeta":"x<y>","alpha":2}`},
+		{"", nil, `{"zeta":"","alpha":null}`},
+		{[]any{true}, map[string]any{"k": "v"}, `{"zeta":[true],"alpha":{"k":"v"}}`},
+	}
+	for _, c := range cases {
+		outs := h.mustRunBoth(t, s, map[string]any{"a": c.a, "b": c.b})
+		if outs["out"] != c.want {
+			t.Fatalf("inputs %v, %v: output = %#v; want %#v", c.a, c.b, outs["out"], c.want)
+		}
+	}
+	// No connected inputs: "{}".
+	empty := newSpell("inputs-to-json-empty").node("n", "Inputs To JSON", nil, in("lonely")).
+		node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
+	if outs := h.mustRunBoth(t, empty, nil); outs["out"] != "{}" {
+		t.Fatalf("output = %#v; want \"{}\"", outs["out"])
 	}
 }
