@@ -2,9 +2,11 @@ package nodes_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
 )
 
@@ -142,5 +144,50 @@ func TestThothInputsToJSON(t *testing.T) {
 		node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
 	if outs := h.mustRunBoth(t, empty, nil); outs["out"] != "{}" {
 		t.Fatalf("output = %#v; want \"{}\"", outs["out"])
+	}
+}
+
+// Expected values follow Thoth's core/src/components/RandomStringFromList.ts:
+// a random line of fewshot, no line repeated until all have been picked.
+func TestThothRandomStringFromList(t *testing.T) {
+	h := newHarness(t, nodes.Services{})
+	build := func(fewshot string) *graph.Spell {
+		return newSpell("random-list").node("n", "Random List From String", map[string]any{"fewshot": fewshot}).
+			node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
+	}
+	pick := func(s *graph.Spell) any {
+		t.Helper()
+		res, _, err := h.run(context.Background(), s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Outputs["out"]
+	}
+	lines := []string{"rsfl-one", "rsfl-two", "rsfl-three"}
+	s := build(strings.Join(lines, "\n"))
+	for cycle := 0; cycle < 3; cycle++ {
+		seen := map[any]bool{}
+		for range lines {
+			got := pick(s)
+			if !slices.Contains(lines, got.(string)) || seen[got] {
+				t.Fatalf("cycle %d: picked %#v after %v; want an unpicked line of %v", cycle, got, seen, lines)
+			}
+			seen[got] = true
+		}
+	}
+	// One line, the empty fewshot (split gives [""]) and duplicate lines
+	// (where the original would spin forever) each give their one value.
+	for fewshot, want := range map[string]string{"rsfl-only": "rsfl-only", "": "", "rsfl-dup\nrsfl-dup": "rsfl-dup"} {
+		for i := 0; i < 3; i++ {
+			if got := h.mustRunBoth(t, build(fewshot), nil)["out"]; got != want {
+				t.Fatalf("fewshot %q, run %d: output = %#v; want %#v", fewshot, i, got, want)
+			}
+		}
+	}
+	// Thoth's class name works as an alias of the editor name.
+	alias := newSpell("random-alias").node("n", "Random String From List", map[string]any{"fewshot": "rsfl-alias"}).
+		node("o", "Output", map[string]any{"name": "out"}).edge("n.output>o.input").build()
+	if got := pick(alias); got != "rsfl-alias" {
+		t.Fatalf("alias output = %#v; want \"rsfl-alias\"", got)
 	}
 }
