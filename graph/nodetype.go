@@ -73,8 +73,23 @@ type NodeType struct {
 	FiresPerItem bool
 	// Timeout overrides the runner's per-node timeout when not zero.
 	Timeout time.Duration
+	// DefaultName gives the name of an input or output node (RoleInput,
+	// RoleOutput) whose configuration has none; nil means "".
+	DefaultName func(n *Node) string
 	// New builds the worker for one node, checking its configuration.
 	New func(n *Node) (Worker, error)
+}
+
+// PortName is the run input an input node reads, or the run output an
+// output node sets: its config "name", else the type's default.
+func (t *NodeType) PortName(n *Node) string {
+	if name := n.ConfigString("name"); name != "" {
+		return name
+	}
+	if t.DefaultName != nil {
+		return t.DefaultName(n)
+	}
+	return ""
 }
 
 // Catalog resolves node type names (and aliases) to types.

@@ -768,7 +768,7 @@ func (st *runState) nodeKey(pn *programNode, trigger string, inputKeys []string)
 	h.Write([]byte{0})
 	h.Write([]byte(trigger))
 	if pn.typ.Role == RoleInput {
-		v, _ := json.Marshal(st.req.Inputs[pn.node.ConfigString("name")])
+		v, _ := json.Marshal(st.req.Inputs[pn.typ.PortName(pn.node)])
 		h.Write([]byte{0})
 		h.Write(v)
 	}
@@ -797,7 +797,7 @@ func (p *Program) entries(req RunRequest) ([]*programNode, error) {
 			if pn.typ.Role != RoleTriggerIn && pn.typ.Role != RoleInput {
 				continue
 			}
-			if pn.node.ConfigString("name") == req.Entry || pn.node.ConfigString("socketKey") == req.Entry {
+			if pn.typ.PortName(pn.node) == req.Entry || pn.node.ConfigString("socketKey") == req.Entry {
 				return []*programNode{pn}, nil
 			}
 		}
@@ -822,7 +822,7 @@ func (p *Program) entries(req RunRequest) ([]*programNode, error) {
 	}
 	if first != "" {
 		for _, pn := range inputs {
-			if pn.node.ConfigString("name") == first && fires(pn) {
+			if pn.typ.PortName(pn.node) == first && fires(pn) {
 				return []*programNode{pn}, nil
 			}
 		}
@@ -831,7 +831,7 @@ func (p *Program) entries(req RunRequest) ([]*programNode, error) {
 		return tins[:1], nil
 	}
 	for _, pn := range inputs {
-		if pn.node.ConfigString("name") == "Input - Default" && fires(pn) {
+		if pn.typ.PortName(pn.node) == "Input - Default" && fires(pn) {
 			return []*programNode{pn}, nil
 		}
 	}

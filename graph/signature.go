@@ -48,7 +48,7 @@ func (s *Spell) Signature(c Catalog) Signature {
 		if !ok || t == nil || t.Role == RoleNone {
 			continue
 		}
-		p := SignaturePort{NodeID: n.ID, Name: n.ConfigString("name"), SocketKey: n.ConfigString("socketKey")}
+		p := SignaturePort{NodeID: n.ID, Name: t.PortName(n), SocketKey: n.ConfigString("socketKey")}
 		if p.SocketKey == "" {
 			p.SocketKey = n.ID
 		}

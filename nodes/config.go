@@ -17,6 +17,11 @@ var (
 	keyField   = graph.ConfigField{Name: "socketKey", Type: "string", Doc: "stable key of this port when the spell is used as a sub-spell (Thoth/Magick)"}
 )
 
+// fixedName is a graph.NodeType DefaultName that is the same for every node.
+func fixedName(name string) func(*graph.Node) string {
+	return func(*graph.Node) string { return name }
+}
+
 func dataIn(name, typ, doc string) graph.Port {
 	return graph.Port{Name: name, Kind: graph.Data, Type: typ, Doc: doc}
 }

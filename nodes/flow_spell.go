@@ -141,17 +141,8 @@ func (w *spellWorker) subPorts(sub *graph.Spell) []subPort {
 				p.keys = append(p.keys, k)
 			}
 		}
-		switch t.Role {
-		case graph.RoleInput:
-			p.name = n.ConfigString("name")
-			if p.name == "" {
-				p.name = defaultInputName
-			}
-		case graph.RoleOutput:
-			p.name = n.ConfigString("name")
-			if p.name == "" {
-				p.name = "output"
-			}
+		if t.Role == graph.RoleInput || t.Role == graph.RoleOutput {
+			p.name = t.PortName(n)
 		}
 		out = append(out, p)
 	}

@@ -74,30 +74,44 @@ func (w *spellByNameWorker) Work(ctx context.Context, a *graph.Activation) (grap
 			call.Inputs[k] = e
 		}
 	}
-	ports := w.sub.subPorts(sub)
-	// Magick's first input key is always "Input - Subspell", so a run
-	// starts at that Input when the sub-spell has one that fires.
+	res, ports, err := w.sub.runStartingAt(ctx, a, call, subspellInputName)
+	if err != nil {
+		return graph.Result{}, err
+	}
+	return graph.Result{Outputs: graph.Outputs{"output": firstSubOutput(ports, res)}}, nil
+}
+
+// runStartingAt runs call, starting at the sub-spell's Input named input
+// when that Input fires triggers (Magick called sub-spells with that input
+// key first, and its runner started at the first key's Input).
+func (w spellWorker) runStartingAt(ctx context.Context, a *graph.Activation, call graph.SubRun, input string) (*graph.RunResult, []subPort, error) {
+	ports := w.subPorts(call.Spell)
 	for _, p := range ports {
-		if p.role == graph.RoleInput && p.name == subspellInputName && spellByNameFires(sub, p.node.ID) {
+		if p.role == graph.RoleInput && p.name == input && spellByNameFires(call.Spell, p.node.ID) {
 			call.Entry = p.node.ID
 			break
 		}
 	}
 	res, err := a.RunSpell(ctx, call)
 	if err != nil {
-		return graph.Result{}, fmt.Errorf("sub-spell %q: %w", sub.ID, err)
+		return nil, nil, fmt.Errorf("sub-spell %q: %w", call.Spell.ID, err)
 	}
-	var output any
+	return res, ports, nil
+}
+
+// firstSubOutput is Magick's Object.values(outputs)[0]: the value of the
+// first Output node of the sub-spell, in the spell's node order, that
+// produced one (nil when none did).
+func firstSubOutput(ports []subPort, res *graph.RunResult) any {
 	for _, p := range ports {
 		if p.role != graph.RoleOutput {
 			continue
 		}
 		if v, ok := res.Outputs[p.name]; ok {
-			output = v
-			break
+			return v
 		}
 	}
-	return graph.Result{Outputs: graph.Outputs{"output": output}}, nil
+	return nil
 }
 
 // spellByNameFires reports whether node id of s has a connected trigger

@@ -12,34 +12,40 @@ func init() { Register("Input", newInput) }
 const defaultInputName = "Input - Default"
 
 func newInput(*Services) *graph.NodeType {
-	return &graph.NodeType{
-		Name:    "Input",
-		Aliases: []string{"Universal Input"},
-		Family:  "io",
-		Doc:     "Yields the run input with this node's name (or its default); when its trigger is connected, a run can start here.",
-		Role:    graph.RoleInput,
+	t := &graph.NodeType{
+		DefaultName: fixedName(defaultInputName),
+		Name:        "Input",
+		Aliases:     []string{"Universal Input", "Module Input"},
+		Family:      "io",
+		Doc:         "Yields the run input with this node's name (or its default); when its trigger is connected, a run can start here.",
+		Role:        graph.RoleInput,
 		Outputs: []graph.Port{
 			dataOut("output", "any", "the run input's value"),
 			{Name: "trigger", Kind: graph.Trigger, Doc: "fires when the run starts at this input"},
+			dataOut("text", "string", "Thoth's deprecated Input field (also named Input): the text saved in the node (config text)"),
 		},
 		Config: []graph.ConfigField{
 			{Name: "name", Type: "string", Default: defaultInputName, Doc: "the run input this node reads"},
 			keyField,
 			{Name: "default", Type: "any", Doc: "value used when the run has no such input (also read from defaultValue)"},
-		},
-		New: func(n *graph.Node) (graph.Worker, error) {
-			name := configString(n, "name")
-			if name == "" {
-				name = defaultInputName
-			}
-			def, _ := configValue(n, "default", "defaultValue")
-			return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
-				v, ok := a.RunInput(name)
-				if !ok {
-					v = def
-				}
-				return graph.Result{Outputs: graph.Outputs{"output": v}}, nil
-			}), nil
+			{Name: "text", Type: "string", Doc: "Thoth's deprecated Input field: the text its \"text\" output yields"},
 		},
 	}
+	t.New = func(n *graph.Node) (graph.Worker, error) {
+		name := t.PortName(n)
+		def, _ := configValue(n, "default", "defaultValue")
+		field, hasField := n.Config["text"].(string)
+		return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
+			v, ok := a.RunInput(name)
+			if !ok {
+				v = def
+			}
+			out := graph.Outputs{"output": v}
+			if hasField {
+				out["text"] = field
+			}
+			return graph.Result{Outputs: out}, nil
+		}), nil
+	}
+	return t
 }

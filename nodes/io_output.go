@@ -9,11 +9,12 @@ import (
 func init() { Register("Output", newOutput) }
 
 func newOutput(*Services) *graph.NodeType {
-	return &graph.NodeType{
-		Name:   "Output",
-		Family: "io",
-		Doc:    "Sets the run output with this node's name to its input (from the branch that triggered it).",
-		Role:   graph.RoleOutput,
+	t := &graph.NodeType{
+		DefaultName: fixedName("output"),
+		Name:        "Output",
+		Family:      "io",
+		Doc:         "Sets the run output with this node's name to its input (from the branch that triggered it).",
+		Role:        graph.RoleOutput,
 		Inputs: []graph.Port{
 			dataIn("input", "any", "the value to output"),
 			triggerIn,
@@ -27,25 +28,23 @@ func newOutput(*Services) *graph.NodeType {
 			{Name: "name", Type: "string", Default: "output", Doc: "the run output this node sets"},
 			keyField,
 		},
-		New: func(n *graph.Node) (graph.Worker, error) {
-			name := configString(n, "name")
-			if name == "" {
-				name = "output"
-			}
-			return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
-				v, _ := a.Input("input")
-				a.SetRunOutput(name, v)
-				// Magick's Output also passes its value on; with several
-				// connected inputs it is the first truthy one, "" when none.
-				passed := any("")
-				for _, in := range a.Inputs["input"] {
-					if truthy(in) {
-						passed = in
-						break
-					}
-				}
-				return graph.Result{Outputs: graph.Outputs{"output": passed}}, nil
-			}), nil
-		},
 	}
+	t.New = func(n *graph.Node) (graph.Worker, error) {
+		name := t.PortName(n)
+		return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
+			v, _ := a.Input("input")
+			a.SetRunOutput(name, v)
+			// Magick's Output also passes its value on; with several
+			// connected inputs it is the first truthy one, "" when none.
+			passed := any("")
+			for _, in := range a.Inputs["input"] {
+				if truthy(in) {
+					passed = in
+					break
+				}
+			}
+			return graph.Result{Outputs: graph.Outputs{"output": passed}}, nil
+		}), nil
+	}
+	return t
 }

@@ -14,12 +14,17 @@ func init() { Register("Respond", newRespond) }
 // sets a run output: the first truthy input, "" when none is (Magick
 // returned an empty string when nothing was connected). The event override is kept for
 // Magick spells; the run's caller already knows which event it sent.
+// Thoth's deprecated Module Output (deprecated/ModuleOutput.ts) did the same
+// for a module's caller: the first truthy input, under its name; it gave
+// undefined where Respond gives "".
 func newRespond(*Services) *graph.NodeType {
-	return &graph.NodeType{
-		Name:   "Respond",
-		Family: "io",
-		Doc:    "Answers the run's caller: sets the run output with this node's name (default output) to the first truthy input.",
-		Role:   graph.RoleOutput,
+	t := &graph.NodeType{
+		DefaultName: fixedName("output"),
+		Name:        "Respond",
+		Aliases:     []string{"Module Output"},
+		Family:      "io",
+		Doc:         "Answers the run's caller: sets the run output with this node's name (default output) to the first truthy input.",
+		Role:        graph.RoleOutput,
 		Inputs: []graph.Port{
 			triggerIn,
 			dataIn("input", "any", "the response; with several connections, the first truthy value"),
@@ -30,22 +35,20 @@ func newRespond(*Services) *graph.NodeType {
 			{Name: "name", Type: "string", Default: "output", Doc: "the run output this node sets"},
 			keyField,
 		},
-		New: func(n *graph.Node) (graph.Worker, error) {
-			name := configString(n, "name")
-			if name == "" {
-				name = "output"
-			}
-			return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
-				resp := any("")
-				for _, v := range a.Inputs["input"] {
-					if truthy(v) {
-						resp = v
-						break
-					}
-				}
-				a.SetRunOutput(name, resp)
-				return graph.Result{}, nil
-			}), nil
-		},
 	}
+	t.New = func(n *graph.Node) (graph.Worker, error) {
+		name := t.PortName(n)
+		return graph.WorkerFunc(func(_ context.Context, a *graph.Activation) (graph.Result, error) {
+			resp := any("")
+			for _, v := range a.Inputs["input"] {
+				if truthy(v) {
+					resp = v
+					break
+				}
+			}
+			a.SetRunOutput(name, resp)
+			return graph.Result{}, nil
+		}), nil
+	}
+	return t
 }

@@ -23,6 +23,12 @@ func TestUnsupportedNodesValidateAndFailAtRun(t *testing.T) {
 		{"Select Record", "result", "SQL database"},
 		{"Upload Base64 Files", "urls", "file storage"},
 		{"VisualGeneration", "images", "Thoth: core/src/components/VisualGeneration.ts"},
+		{"Upsert Record", "result", "SQL database"},
+		{"Get Current Weather", "result", "weather provider"},
+		{"TypeChat", "result", "typeChat completion provider"},
+		{"Create Task", "task", "agent task service"},
+		{"Complete Task", "task", "agent task service"},
+		{"Huggingface", "result", "Thoth: core/src/components/Huggingface.ts"},
 	} {
 		s := newSpell("uns").
 			node("start", "Module Trigger In", nil).

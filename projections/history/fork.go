@@ -109,7 +109,7 @@ func PlanFork(ctx context.Context, store events.Store, runner *graph.Runner, loa
 			order = append(order, k)
 		}
 		for _, n := range spell.Nodes {
-			if t, ok := runner.Catalog.Lookup(n.Type); ok && t.Role == graph.RoleInput && n.ConfigString("name") == k {
+			if t, ok := runner.Catalog.Lookup(n.Type); ok && t.Role == graph.RoleInput && t.PortName(&n) == k {
 				roots = append(roots, n.ID)
 			}
 		}
