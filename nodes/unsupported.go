@@ -83,6 +83,10 @@ var unsupportedSpecs = []unsupportedSpec{
 		needs: "LangChain", todo: "build the agent loop from Generate Text, Switch and Code nodes"},
 	{name: "Agent Recommender", source: "langchain/AgentRecommender.ts",
 		needs: "LangChain", todo: "pick the agent with Search Knowledge or a Code node"},
+	{name: "Discord join voice", outputs: []string{"output"}, source: "plugins/discord/shared/src/nodes/DiscordJoinVoice.ts",
+		needs: "a Discord connection (it describes a tool for Agent Executor)", todo: "join voice outside the spell"},
+	{name: "Github Issue Search", outputs: []string{"object"}, source: "plugins/github/shared/src/nodes/GithubIssueSearch.ts",
+		needs: "GitHub API access (it describes a tool for Agent Executor)", todo: "search GitHub outside the spell and pass the issues in as a run input"},
 	{name: "Discord List Channels", outputs: []string{"output"}, source: "langchain/DiscordListChannels.ts",
 		needs: "a Discord connection", todo: "list the channels outside the spell and pass them in as a run input"},
 }
