@@ -97,6 +97,27 @@ type Catalog interface {
 	Lookup(typeName string) (*NodeType, bool)
 }
 
+// TypeLister is a Catalog that can list its types; validation then
+// suggests the nearest name for an unknown type.
+type TypeLister interface {
+	Types() []*NodeType
+}
+
+// nearestType is the type name or alias of c nearest to name ("" when c
+// cannot list its types or none is close).
+func nearestType(c Catalog, name string) string {
+	l, ok := c.(TypeLister)
+	if !ok {
+		return ""
+	}
+	var names []string
+	for _, t := range l.Types() {
+		names = append(names, t.Name)
+		names = append(names, t.Aliases...)
+	}
+	return Nearest(name, names)
+}
+
 // InputPorts returns the node's input ports: the type's fixed ones and the
 // node's declared ones keyed by their Key.
 func (t *NodeType) InputPorts(n *Node) []Port { return t.ports(t.Inputs, n.Inputs) }

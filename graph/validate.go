@@ -71,7 +71,7 @@ func (e *ValidationError) Error() string {
 //   - required config fields that are missing or empty, and config values
 //     with no JSON form.
 //
-// When all of that passes, it builds each node's worker with NodeType.New and
+// Then it builds the worker of each node that passed with NodeType.New and
 // reports the errors (bad configuration) as problems of those nodes.
 //
 // With a nil Catalog only the checks that need no node types run.
@@ -91,7 +91,7 @@ func validate(s *Spell, c Catalog) (*Spell, error) {
 	v.checkNodes()
 	v.checkEdges()
 	v.checkDataCycles()
-	if len(v.problems) == 0 && c != nil {
+	if c != nil {
 		v.buildWorkers()
 	}
 	if len(v.problems) == 0 {
@@ -155,7 +155,11 @@ func (v *validation) checkNodes() {
 		}
 		t, ok := v.catalog.Lookup(n.Type)
 		if !ok || t == nil {
-			v.add(n.ID, "", "type", "unknown node type %q; run `grimoire nodes` to list types", n.Type)
+			if near := nearestType(v.catalog, n.Type); near != "" {
+				v.add(n.ID, "", "type", "unknown node type %q; did you mean %q? (run `grimoire nodes` to list types)", n.Type, near)
+			} else {
+				v.add(n.ID, "", "type", "unknown node type %q; run `grimoire nodes` to list types", n.Type)
+			}
 			continue
 		}
 		v.types[n.ID] = t
@@ -433,12 +437,18 @@ func cycleThrough(start string, comp []string, adj map[string][]string) []string
 	return []string{start, start}
 }
 
-// buildWorkers runs each node type's own configuration check.
+// buildWorkers runs each node type's own configuration check on the nodes
+// that have no problem yet, so that one report lists a typo in one node and
+// bad code in another.
 func (v *validation) buildWorkers() {
+	troubled := map[string]bool{}
+	for _, p := range v.problems {
+		troubled[p.NodeID] = true
+	}
 	for i := range v.spell.Nodes {
 		n := &v.spell.Nodes[i]
 		t := v.types[n.ID]
-		if t == nil || t.New == nil {
+		if t == nil || t.New == nil || troubled[n.ID] {
 			continue
 		}
 		if err := newWorker(t, n); err != nil {

@@ -49,6 +49,9 @@ func newCode(svcs *Services) *graph.NodeType {
 			if strings.TrimSpace(code) == "" {
 				return nil, errors.New(`config "code" is empty; write function worker(inputs, data, state) { return { output: … } }`)
 			}
+			if err := checkCodeSyntax(svcs.Sandbox, code); err != nil {
+				return nil, err
+			}
 			w := &codeWorker{svcs: svcs, code: code, data: map[string]any{}}
 			if s := configString(n, "timeout"); s != "" {
 				d, err := time.ParseDuration(s)
@@ -86,7 +89,7 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 	// Thoth evaluates the code as an expression: `(function worker(…){…})`.
 	// Code written as statements (helpers, then function worker) is run as
 	// a script that defines worker.
-	call := services.SandboxCall{Source: "var __grimoireWorker = (" + w.code + "\n);", Function: "__grimoireWorker", Args: args, Timeout: w.timeout}
+	call := services.SandboxCall{Source: codeAsExpression(w.code), Function: "__grimoireWorker", Args: args, Timeout: w.timeout}
 	res, err := w.svcs.Sandbox.Call(ctx, call)
 	var se *services.ScriptError
 	if errors.As(err, &se) && se.Name == "SyntaxError" {
@@ -132,6 +135,42 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 		}
 	}
 	return out, nil
+}
+
+// codeAsExpression is Thoth's way of evaluating a Code node's code: as one
+// function expression, bound to a name the call can use.
+func codeAsExpression(code string) string {
+	return "var __grimoireWorker = (" + code + "\n);"
+}
+
+// checkCodeSyntax compiles the code as the node will run it (an expression,
+// else a script defining worker) when the sandbox can compile without
+// running, and reports a syntax error with its line and column in the code.
+func checkCodeSyntax(sb services.Sandbox, code string) error {
+	checker, ok := sb.(services.SyntaxChecker)
+	if !ok {
+		return nil
+	}
+	err := checker.CheckSyntax(codeAsExpression(code))
+	var se *services.ScriptError
+	if !errors.As(err, &se) || se.Name != "SyntaxError" {
+		return limitOrNil(err)
+	}
+	err = checker.CheckSyntax(code)
+	if errors.As(err, &se) {
+		return fmt.Errorf(`config "code" does not parse as JavaScript: %w`, se)
+	}
+	return limitOrNil(err)
+}
+
+// limitOrNil keeps a sandbox's limit error (oversized code) and drops any
+// other: only what the run would refuse is reported at validation.
+func limitOrNil(err error) error {
+	var le *services.LimitError
+	if errors.As(err, &le) {
+		return fmt.Errorf(`config "code": %w`, le)
+	}
+	return nil
 }
 
 // codeStateOps turns what a Code worker did to its state argument (mutated:

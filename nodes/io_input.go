@@ -28,6 +28,7 @@ func newInput(*Services) *graph.NodeType {
 			{Name: "name", Type: "string", Default: defaultInputName, Doc: "the run input this node reads"},
 			keyField,
 			{Name: "default", Type: "any", Doc: "value used when the run has no such input (also read from defaultValue)"},
+			{Name: "required", Type: "bool", Doc: "a run must give this input: one that leaves it out is refused (invalid_inputs) before anything runs"},
 			{Name: "text", Type: "string", Doc: "Thoth's deprecated Input field: the text its \"text\" output yields"},
 		},
 	}

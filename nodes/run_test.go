@@ -221,3 +221,5 @@ func (h *harness) mustRun(t *testing.T, s *graph.Spell, inputs map[string]any) (
 	}
 	return res.Outputs, rec
 }
+
+func (c *testCatalog) Types() []*graph.NodeType { return c.reg.Types() }

@@ -248,6 +248,9 @@ type spellRunRequest struct {
 	// "session" this connection's own (a playtest), which starts from the
 	// spell's gameState and is shared only by this connection's runs.
 	State string `json:"state"`
+	// AllowExtraInputs accepts inputs that no Input node reads; without it
+	// such an input is refused with invalid_inputs.
+	AllowExtraInputs bool `json:"allowExtraInputs"`
 }
 
 func newPlaytestID() string {
@@ -286,6 +289,7 @@ func (s *Server) onSpellRun(ctx context.Context, c socket.Conn, req spellRunRequ
 	run, err := s.startRun(ctx, c.Identity().User, runs.RunSpec{
 		RunID: req.RunID, Program: ls.program, Inputs: req.Inputs, InputOrder: req.InputOrder,
 		Entry: req.Entry, Source: "socket", CorrelationID: c.ID(), NoCache: noCache(req.Cache), StateSession: stateSession,
+		AllowExtraInputs: req.AllowExtraInputs,
 	})
 	if err != nil {
 		return nil, s.socketError("spell:run", err)

@@ -19,6 +19,7 @@ const (
 	codeForbidden       = "forbidden"
 	codeNotFound        = "not_found"
 	codeInvalidSpell    = "invalid_spell"
+	codeInvalidInputs   = "invalid_inputs"
 	codeLimitExceeded   = "limit_exceeded"
 	codePayloadTooLarge = "payload_too_large"
 	codeConflict        = "conflict"
@@ -32,6 +33,8 @@ type apiError struct {
 	msg    string
 	// retryAfter, when set, is sent as Retry-After (seconds).
 	retryAfter int
+	// problems locate what to change (invalid_spell, invalid_inputs).
+	problems []graph.Problem
 }
 
 // runLimitRetryAfter is the Retry-After of a 429 limit_exceeded (per-user
@@ -71,11 +74,16 @@ func classify(err error) *apiError {
 	var (
 		ve *graph.ValidationError
 		pe *graph.ParseError
+		ie *graph.InputError
 		mb *http.MaxBytesError
 	)
 	switch {
-	case errors.As(err, &ve), errors.As(err, &pe):
+	case errors.As(err, &ve):
+		return &apiError{status: http.StatusBadRequest, code: codeInvalidSpell, msg: err.Error(), problems: ve.Problems}
+	case errors.As(err, &pe):
 		return &apiError{status: http.StatusBadRequest, code: codeInvalidSpell, msg: err.Error()}
+	case errors.As(err, &ie):
+		return &apiError{status: http.StatusBadRequest, code: codeInvalidInputs, msg: err.Error(), problems: ie.Problems}
 	case errors.As(err, &mb):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codePayloadTooLarge, msg: err.Error()}
 	case errors.Is(err, spells.ErrNotFound):
@@ -101,6 +109,9 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Problems locate what to change, one per problem (invalid_spell,
+	// invalid_inputs).
+	Problems []graph.Problem `json:"problems,omitempty"`
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -111,7 +122,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
-	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.msg}})
+	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.msg, Problems: ae.problems}})
 }
 
 // socketError turns an error into the socket layer's ack error.
@@ -120,7 +131,11 @@ func (s *Server) socketError(event string, err error) error {
 	if ae.code == codeInternal {
 		s.log.Error("socket request failed", "event", event, "err", err)
 	}
-	return &socket.Error{Code: ae.code, Message: ae.msg}
+	se := &socket.Error{Code: ae.code, Message: ae.msg}
+	if len(ae.problems) > 0 {
+		se.Problems = ae.problems
+	}
+	return se
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

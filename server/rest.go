@@ -193,6 +193,9 @@ type runRequestBody struct {
 	InputOrder []string        `json:"inputOrder"`
 	// Cache false runs every node, even those the node-output cache holds.
 	Cache *bool `json:"cache"`
+	// AllowExtraInputs accepts inputs that no Input node reads; without it
+	// such an input (a typo, usually) is refused with invalid_inputs.
+	AllowExtraInputs bool `json:"allowExtraInputs"`
 }
 
 // noCache reads a request's "cache" field: only an explicit false turns the
@@ -287,7 +290,7 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 	run, err := s.startRun(context.WithoutCancel(r.Context()), ident.User, runs.RunSpec{
 		RunID: body.RunID, Program: prog, Inputs: inputs, InputOrder: order, Entry: body.Entry,
 		Source: "rest", CorrelationID: r.Header.Get("X-Request-Id"), NoCache: noCache(body.Cache),
-		Awaited: mode == "sync",
+		Awaited: mode == "sync", AllowExtraInputs: body.AllowExtraInputs,
 	})
 	if err != nil {
 		s.writeError(w, r, err)

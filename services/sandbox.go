@@ -14,6 +14,14 @@ type Sandbox interface {
 	Call(ctx context.Context, call SandboxCall) (SandboxResult, error)
 }
 
+// SyntaxChecker is a Sandbox that can compile code without running it, so
+// that validating a spell reports a Code node's syntax errors before it runs.
+type SyntaxChecker interface {
+	// CheckSyntax returns nil, a *ScriptError named "SyntaxError" with the
+	// first error's line and column, or a *LimitError for oversized source.
+	CheckSyntax(source string) error
+}
+
 // SandboxCall defines a function in Source and calls it.
 type SandboxCall struct {
 	// Source is the script; running it must define Function.

@@ -76,6 +76,36 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestValidateCatchesTyposAndSyntaxErrors(t *testing.T) {
+	bad := writeFile(t, "typos.json", `{"format":"grimoire/spell@1","id":"typos","nodes":[
+	  {"id":"greet","type":"Text Templte","config":{"template":"hi"}},
+	  {"id":"code","type":"Code","config":{"code":"function worker({input}) {\n  return { output: input + }\n}"}}]}`)
+	out, _, code := cli(t, t.TempDir(), "validate", bad)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout %s", code, out)
+	}
+	for _, want := range []string{`did you mean "Text Template"?`, `config "code" does not parse as JavaScript: SyntaxError`, "line 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRunRefusesInputsTheSpellDoesNotRead(t *testing.T) {
+	data := t.TempDir()
+	_, errs, code := cli(t, data, "run", "../../examples/hello.json", "--input", "nmae=Ada")
+	if code != 1 || !strings.Contains(errs, `unknown input "nmae" (did you mean "name"?): the spell's inputs are "name"`) {
+		t.Fatalf("typo: exit %d, stderr %q", code, errs)
+	}
+	if regexp.MustCompile(`(?m)^run: `).MatchString(errs) {
+		t.Errorf("a refused run was started: %q", errs)
+	}
+	out, errs, code := cli(t, data, "run", "../../examples/hello.json", "--input", "nmae=Ada", "--allow-extra-inputs")
+	if code != 0 || !strings.Contains(out, "Hello, world!") {
+		t.Fatalf("--allow-extra-inputs: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
 func TestRunExamples(t *testing.T) {
 	cases := []struct {
 		name string

@@ -92,6 +92,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	entry := fs.String("entry", "", "start at this node id or Trigger In / Input name")
 	dataDir := fs.String("data", "", "data `DIR` for the run's history (env GRIMOIRE_DATA, default ./data)")
 	noCache := fs.Bool("no-cache", false, "run every node, even those whose result the node-output cache holds")
+	allowExtra := fs.Bool("allow-extra-inputs", false, "accept inputs that no Input node reads (refused by default: usually a typo)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire run SPELL.json [--input NAME=VALUE]... [--inputs-json FILE] [--spells DIR]")
 		fs.PrintDefaults()
@@ -126,6 +127,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	run, err := rt.Executor.Start(ctx, runs.RunSpec{
 		Spell: spell, Inputs: nonNilMap(inputs.values), InputOrder: inputs.order, Entry: *entry, Source: "cli", NoCache: *noCache,
+		AllowExtraInputs: *allowExtra,
 	})
 	if err != nil {
 		return fail(env, err)

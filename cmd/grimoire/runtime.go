@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grimoire-run/grimoire/services/jsvm"
 	"log/slog"
 	"math"
 	"os"
@@ -108,9 +109,11 @@ func dataDir(env *cliEnv, flagValue string) string {
 }
 
 // newCatalog returns the node types without opening any store, for the
-// commands that only read spells (validate, nodes).
+// commands that only read spells (validate, nodes). Its sandbox only
+// compiles Code nodes' JavaScript, so that validation reports syntax errors;
+// it never runs them.
 func newCatalog(env *cliEnv) *nodes.Registry {
-	return nodes.NewRegistry(nodes.Services{})
+	return nodes.NewRegistry(nodes.Services{Sandbox: jsvm.New(jsvm.Options{})})
 }
 
 // stderrLogger logs warnings and errors as text on the command's stderr.

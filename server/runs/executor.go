@@ -147,6 +147,10 @@ type RunSpec struct {
 	// append loses the request; the caller sees its call fail, and nothing
 	// it was told is lost.
 	Awaited bool
+	// AllowExtraInputs accepts inputs that no Input node reads (editors
+	// that send extra keys; forks and re-runs, whose inputs were checked
+	// when first given). Required inputs are checked either way.
+	AllowExtraInputs bool
 }
 
 // Status of a finished run.
@@ -299,6 +303,9 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		if len(b) > e.opts.MaxInputBytes {
 			return nil, fmt.Errorf("start run of spell %q: %w: %d bytes, the limit is %d", prog.Spell.ID, ErrInputsTooLarge, len(b), e.opts.MaxInputBytes)
 		}
+	}
+	if err := prog.Spell.CheckInputs(e.opts.Runner.Catalog, spec.Inputs, spec.AllowExtraInputs); err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
 	}
 	runID := spec.RunID
 	if runID == "" {

@@ -69,7 +69,7 @@ func TestARunIsRecordedFromRequestToCompletion(t *testing.T) {
 	var ids []string
 	for range 2 {
 		r, err := ex.Start(context.Background(), runs.RunSpec{
-			Spell: s, Inputs: map[string]any{"name": "Ada"}, InputOrder: []string{"name"},
+			Spell: s, Inputs: map[string]any{"name": "Ada"}, InputOrder: []string{"name"}, AllowExtraInputs: true,
 			User: "ada", Source: "cli", CorrelationID: "corr",
 		})
 		if err != nil {
@@ -294,7 +294,7 @@ func TestAnAwaitedRunIsDurableWhenItEnds(t *testing.T) {
 	defer ex.Close(context.Background())
 
 	s := recordertest.Chain("greet", 2, 0, 0)
-	r, err := ex.Start(context.Background(), runs.RunSpec{RunID: "awaited-1", Spell: s, Inputs: map[string]any{"name": "Ada"}, Awaited: true})
+	r, err := ex.Start(context.Background(), runs.RunSpec{RunID: "awaited-1", Spell: s, Inputs: map[string]any{"name": "Ada"}, Awaited: true, AllowExtraInputs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

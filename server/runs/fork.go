@@ -13,5 +13,6 @@ func ForkSpec(plan *history.Fork, runID, user string) RunSpec {
 		RunID: runID, Program: plan.Program, Inputs: plan.Inputs, InputOrder: plan.InputOrder, Entry: plan.Entry,
 		User: user, Source: SourceFork, ParentRunID: plan.ParentRunID,
 		Recorded: plan.Recorded, ForkOf: &ForkOrigin{RunID: plan.ParentRunID, NodeID: plan.FromNode},
+		AllowExtraInputs: true,
 	}
 }

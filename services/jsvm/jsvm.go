@@ -88,6 +88,19 @@ func (s *Sandbox) Close() error {
 	return nil
 }
 
+var _ services.SyntaxChecker = (*Sandbox)(nil)
+
+// CheckSyntax compiles source without running it. The program is cached, so
+// a call with the same source does not compile it again.
+func (s *Sandbox) CheckSyntax(source string) error {
+	if len(source) > s.opts.MaxSourceBytes {
+		return &services.LimitError{Err: services.ErrSandboxSize,
+			Message: fmt.Sprintf("source is %d bytes, more than the %d allowed", len(source), s.opts.MaxSourceBytes)}
+	}
+	_, err := s.cache.compile(source)
+	return err
+}
+
 // Options returns the bounds in force (defaults applied).
 func (s *Sandbox) Options() Options { return s.opts }
 

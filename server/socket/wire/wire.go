@@ -14,6 +14,9 @@ import (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Problems, when set, locate what to change (a list of
+	// {nodeId, port, field, message}).
+	Problems any `json:"problems,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
