@@ -18,8 +18,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/grimoire
 
+# With no model endpoint configured, `make run` starts the development
+# stand-in for one (grimoire dev-llm: echo answers, not a model).
+DEV_LLM ?= $(if $(GRIMOIRE_OPENAI_BASE_URL)$(GRIMOIRE_OPENAI_CONFIG),,--dev-llm)
+
 run: build
-	./$(BIN) serve --data $(DATA)
+	./$(BIN) serve --data $(DATA) $(DEV_LLM)
 
 # Each mk/*.mk file adds what its tests need to `test-deps::` (a
 # double-colon rule, so every file contributes its own recipe).

@@ -6,7 +6,7 @@
 # (`make weaviate`, part of test-deps), whose path that file exports as
 # GRIMOIRE_WEAVIATE_BIN; services/weaviate and services/fromenv fail under
 # CI=true without it. The GPU inference server is replaced in tests by the
-# in-process test double services/inferencetest.
+# in-process test double services/devllm.
 #
 #   make test-services   the tests of this area, with -race
 #   make bench-services  the benchmarks behind the micro-batching and

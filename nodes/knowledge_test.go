@@ -8,7 +8,7 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/localembed"
 	"github.com/grimoire-run/grimoire/services/vectorindex"
 )
@@ -40,7 +40,7 @@ var threeDocs = []any{
 // completion from the inference test double (it echoes the prompt).
 func TestRetrievalAugmentedSpellEndToEnd(t *testing.T) {
 	emb, vec := embeddedKnowledge(t)
-	comp, srv := inferenceClient(t, inferencetest.Options{})
+	comp, srv := inferenceClient(t, devllm.Options{})
 	h := newHarness(t, nodes.Services{Completion: comp, Embedder: emb, Vectors: vec})
 	s := newSpell("rag").
 		node("start", "Module Trigger In", nil).
@@ -70,7 +70,7 @@ func TestRetrievalAugmentedSpellEndToEnd(t *testing.T) {
 	if s0, s1 := top["score"].(float64), hits[1].(map[string]any)["score"].(float64); !(s0 > s1) {
 		t.Errorf("scores %v then %v: want best first", s0, s1)
 	}
-	prompt := srv.RequestsTo(inferencetest.Chat)[0].JSON["messages"].([]any)[0].(map[string]any)["content"]
+	prompt := srv.RequestsTo(devllm.Chat)[0].JSON["messages"].([]any)[0].(map[string]any)["content"]
 	want := "Context: " + threeDocs[0].(string) + "\nQuestion: Which tower stands in Paris?"
 	if prompt != want {
 		t.Fatalf("prompt %q\nwant %q", prompt, want)

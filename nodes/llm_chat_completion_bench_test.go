@@ -11,7 +11,7 @@ import (
 
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 )
 
 // chunkClock is an Observer that times each NodeChunk against the moment
@@ -50,9 +50,9 @@ func BenchmarkStreamingToPartialOutput(b *testing.B) {
 	for i := range chunks {
 		chunks[i] = fmt.Sprintf(" t%d", i)
 	}
-	comp, _ := inferenceClient(b, inferencetest.Options{
+	comp, _ := inferenceClient(b, devllm.Options{
 		TokenInterval: time.Millisecond,
-		Reply:         func(inferencetest.Request) inferencetest.Reply { return inferencetest.Reply{Chunks: chunks} },
+		Reply:         func(devllm.Request) devllm.Reply { return devllm.Reply{Chunks: chunks} },
 		BeforeSend: func(piece string) {
 			now := time.Now()
 			clock.mu.Lock()

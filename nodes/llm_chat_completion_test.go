@@ -13,15 +13,15 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
 // inferenceClient is the real OpenAI-compatible client against the
 // inference test double (a stand-in for a GPU server, which cannot run here).
-func inferenceClient(t testing.TB, opts inferencetest.Options) (*openai.Client, *inferencetest.Server) {
+func inferenceClient(t testing.TB, opts devllm.Options) (*openai.Client, *devllm.Server) {
 	t.Helper()
-	srv := inferencetest.New(t, opts)
+	srv := devllm.New(t, opts)
 	c, err := openai.New(openai.Options{BaseURL: srv.URL, Model: "test-chat", EmbeddingModel: "test-embed",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Retry: openai.RetryPolicy{MaxAttempts: 1}})
 	if err != nil {
@@ -45,8 +45,8 @@ func chatSpell(cfg map[string]any) *graph.Spell {
 }
 
 func TestChatCompletionStreamsAndSendsTheConversation(t *testing.T) {
-	comp, srv := inferenceClient(t, inferencetest.Options{Reply: func(inferencetest.Request) inferencetest.Reply {
-		return inferencetest.Reply{Chunks: []string{"It", " is", " Paris."}, Usage: &inferencetest.Usage{PromptTokens: 11, CompletionTokens: 3, TotalTokens: 14}}
+	comp, srv := inferenceClient(t, devllm.Options{Reply: func(devllm.Request) devllm.Reply {
+		return devllm.Reply{Chunks: []string{"It", " is", " Paris."}, Usage: &devllm.Usage{PromptTokens: 11, CompletionTokens: 3, TotalTokens: 14}}
 	}})
 	h := newHarness(t, nodes.Services{Completion: comp})
 	cfg := map[string]any{
@@ -65,7 +65,7 @@ func TestChatCompletionStreamsAndSendsTheConversation(t *testing.T) {
 	if done.Usage == nil || done.Usage.TotalTokens != 14 || done.Usage.Calls != 1 || done.Usage.Model != "big" {
 		t.Errorf("usage %+v", done.Usage)
 	}
-	body := srv.RequestsTo(inferencetest.Chat)[0].JSON
+	body := srv.RequestsTo(devllm.Chat)[0].JSON
 	wantMsgs := []any{
 		map[string]any{"role": "system", "content": "You answer about Paris."},
 		map[string]any{"role": "user", "content": "hello"},
@@ -100,7 +100,7 @@ func upperSpell() *graph.Spell {
 }
 
 func TestChatCompletionCallsToolSpells(t *testing.T) {
-	comp, srv := inferenceClient(t, inferencetest.Options{})
+	comp, srv := inferenceClient(t, devllm.Options{})
 	h := newHarness(t, nodes.Services{Completion: comp})
 	h.runner.Spells = spellMap{"upper": upperSpell()}
 	// The test double asks for the tool calls a user message spells out,
@@ -114,7 +114,7 @@ func TestChatCompletionCallsToolSpells(t *testing.T) {
 	if len(calls) != 1 || calls[0].(map[string]any)["result"] != "hey!!" || calls[0].(map[string]any)["name"] != "Shout_it" {
 		t.Errorf("toolCalls %v", outs["toolCalls"])
 	}
-	reqs := srv.RequestsTo(inferencetest.Chat)
+	reqs := srv.RequestsTo(devllm.Chat)
 	if len(reqs) != 2 {
 		t.Fatalf("%d chat requests, want 2 (tool call, then answer)", len(reqs))
 	}
@@ -146,8 +146,8 @@ func TestChatCompletionCallsToolSpells(t *testing.T) {
 }
 
 func TestChatCompletionBoundsToolRounds(t *testing.T) {
-	comp, srv := inferenceClient(t, inferencetest.Options{Reply: func(inferencetest.Request) inferencetest.Reply {
-		return inferencetest.Reply{ToolCalls: []inferencetest.ToolCall{{ID: "c", Name: "Shout_it", Arguments: `{"text":"again"}`}}}
+	comp, srv := inferenceClient(t, devllm.Options{Reply: func(devllm.Request) devllm.Reply {
+		return devllm.Reply{ToolCalls: []devllm.ToolCall{{ID: "c", Name: "Shout_it", Arguments: `{"text":"again"}`}}}
 	}})
 	h := newHarness(t, nodes.Services{Completion: comp})
 	h.runner.Spells = spellMap{"upper": upperSpell()}
@@ -156,7 +156,7 @@ func TestChatCompletionBoundsToolRounds(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "maxToolRounds") {
 		t.Fatalf("err = %v, want the bound on tool rounds named", err)
 	}
-	if n := len(srv.RequestsTo(inferencetest.Chat)); n != 3 {
+	if n := len(srv.RequestsTo(devllm.Chat)); n != 3 {
 		t.Errorf("%d model calls, want 3 (the first and 2 rounds of tool results)", n)
 	}
 }
@@ -174,7 +174,7 @@ func TestCompletionNodesWithoutEndpoint(t *testing.T) {
 }
 
 func TestGenerateTextHonoursMagickFields(t *testing.T) {
-	comp, srv := inferenceClient(t, inferencetest.Options{})
+	comp, srv := inferenceClient(t, devllm.Options{})
 	h := newHarness(t, nodes.Services{Completion: comp, DefaultModel: "fallback"})
 	s := newSpell("gen").
 		node("start", "Module Trigger In", nil).
@@ -189,14 +189,14 @@ func TestGenerateTextHonoursMagickFields(t *testing.T) {
 	if len(rec.chunks("gen")) != 3 {
 		t.Errorf("chunks %q", rec.chunks("gen"))
 	}
-	body := srv.RequestsTo(inferencetest.Chat)[0].JSON
+	body := srv.RequestsTo(devllm.Chat)[0].JSON
 	if body["model"] != "fallback" || body["max_tokens"] != 3.0 || body["frequency_penalty"] != 0.2 || !reflect.DeepEqual(body["stop"], []any{"END"}) {
 		t.Errorf("request %v", body)
 	}
 }
 
 func TestChatCompletionToolErrors(t *testing.T) {
-	comp, _ := inferenceClient(t, inferencetest.Options{})
+	comp, _ := inferenceClient(t, devllm.Options{})
 	h := newHarness(t, nodes.Services{Completion: comp})
 	// A call to a tool that does not exist goes back to the model, which
 	// (this double) echoes it.

@@ -45,7 +45,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestValidateExamples(t *testing.T) {
-	for _, f := range []string{"hello", "shout", "uses-subspell", "thoth-gate"} {
+	for _, f := range []string{"hello", "shout", "uses-subspell", "thoth-gate", "chat"} {
 		out, errs, code := cli(t, t.TempDir(), "validate", "../../examples/"+f+".json")
 		if code != 0 || strings.TrimSpace(out) != "ok" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", f, code, out, errs)

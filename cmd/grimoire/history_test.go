@@ -6,7 +6,7 @@ import (
 
 	"encoding/csv"
 	"encoding/json"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"regexp"
 	"strings"
 	"sync"
@@ -176,10 +176,10 @@ func TestEventsPruneCountsWhatRetentionWouldDrop(t *testing.T) {
 // streamed tokens as NodeOutputChunk events, then `events prune` deletes
 // exactly those chunks from the embedded store and keeps the node's result.
 func TestStreamedRunThenPrune(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{
+	srv := devllm.New(t, devllm.Options{
 		TokenInterval: 30 * time.Millisecond, // longer than the recorder's chunk interval
-		Reply: func(inferencetest.Request) inferencetest.Reply {
-			return inferencetest.Reply{Chunks: []string{"once ", "upon ", "a ", "time"}}
+		Reply: func(devllm.Request) devllm.Reply {
+			return devllm.Reply{Chunks: []string{"once ", "upon ", "a ", "time"}}
 		},
 	})
 	data := t.TempDir()
@@ -240,15 +240,15 @@ func modelSpell(t *testing.T, name, nodeCache, spellMeta string) string {
 
 // countingModel is a fake completion endpoint whose every answer is a new
 // sample ("sample 1", "sample 2", …), and the CLI environment using it.
-func countingModel(t *testing.T) (*inferencetest.Server, map[string]string) {
+func countingModel(t *testing.T) (*devllm.Server, map[string]string) {
 	t.Helper()
 	var mu sync.Mutex
 	n := 0
-	srv := inferencetest.New(t, inferencetest.Options{Reply: func(inferencetest.Request) inferencetest.Reply {
+	srv := devllm.New(t, devllm.Options{Reply: func(devllm.Request) devllm.Reply {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
-		return inferencetest.Reply{Chunks: []string{fmt.Sprintf("sample %d", n)}}
+		return devllm.Reply{Chunks: []string{fmt.Sprintf("sample %d", n)}}
 	}})
 	vars := map[string]string{envData: t.TempDir(), "GRIMOIRE_OPENAI_BASE_URL": srv.URL, "GRIMOIRE_OPENAI_MODEL": "test-model"}
 	return srv, vars

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -94,3 +95,11 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+
+// usageError says what was wrong with the command line, then prints the
+// command's usage, and returns exit code 2.
+func usageError(env *cliEnv, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(env.stderr, "grimoire %s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return 2
+}

@@ -93,6 +93,9 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	dataDir := fs.String("data", "", "data `DIR` for the run's history (env GRIMOIRE_DATA, default ./data)")
 	noCache := fs.Bool("no-cache", false, "run every node, even those whose result the node-output cache holds")
 	allowExtra := fs.Bool("allow-extra-inputs", false, "accept inputs that no Input node reads (refused by default: usually a typo)")
+	devLLM := fs.Bool("dev-llm", false, "start a development stand-in for the model endpoint (grimoire dev-llm) and use it")
+	var dev devLLMFlags
+	dev.register(fs, "dev-llm-")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire run SPELL.json [--input NAME=VALUE]... [--inputs-json FILE] [--spells DIR]")
 		fs.PrintDefaults()
@@ -100,14 +103,28 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	switch {
+	case fs.NArg() == 0:
+		return usageError(env, fs, "name the spell file to run")
+	case fs.NArg() > 1:
+		extra := fs.Args()[1:]
+		if strings.Contains(extra[0], "=") {
+			return usageError(env, fs, "unexpected argument %q: pass inputs as --input %s", extra[0], extra[0])
+		}
+		return usageError(env, fs, "one spell file at a time; unexpected %q", extra)
 	}
 	if *inputsJSON != "" {
 		if err := readInputsJSON(*inputsJSON, &inputs); err != nil {
 			return fail(env, err)
 		}
+	}
+	if *devLLM {
+		devEnv, stop, err := dev.withDevLLM(env)
+		if err != nil {
+			return fail(env, err)
+		}
+		defer stop()
+		env = devEnv
 	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
 	if err != nil {

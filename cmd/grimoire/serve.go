@@ -51,8 +51,22 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	addr := fs.String("addr", "", "listen on `HOST:PORT` (env GRIMOIRE_ADDR, default 127.0.0.1:8080; port 0 picks a free one)")
 	data := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
 	noDemo := fs.Bool("no-demo", false, "do not save the demo spell")
+	devLLM := fs.Bool("dev-llm", false, "start a development stand-in for the model endpoint (grimoire dev-llm) and use it")
+	var dev devLLMFlags
+	dev.register(fs, "dev-llm-")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.NArg() != 0 {
+		return usageError(env, fs, "serve takes no arguments, got %q", fs.Args())
+	}
+	if *devLLM {
+		devEnv, stop, err := dev.withDevLLM(env)
+		if err != nil {
+			return fail(env, err)
+		}
+		defer stop()
+		env = devEnv
 	}
 	if *addr == "" {
 		*addr = env.getenv(envAddr)

@@ -6,7 +6,7 @@
 // calls do not mix up results, vectors come back one per text in order).
 //
 // The checks are written to hold for a real model as well as for the
-// inference test double (services/inferencetest), so an adapter can run them
+// inference test double (services/devllm), so an adapter can run them
 // against a live server too. It imports services and the standard library
 // only, never an implementation.
 package completiontest

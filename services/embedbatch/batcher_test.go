@@ -13,7 +13,7 @@ import (
 
 	"github.com/grimoire-run/grimoire/services/completiontest"
 	"github.com/grimoire-run/grimoire/services/embedbatch"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
@@ -277,7 +277,7 @@ func TestCloseFailsWaitersAndStopsGoroutines(t *testing.T) {
 }
 
 func TestBatcherPassesEmbedderContract(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{})
+	srv := devllm.New(t, devllm.Options{})
 	c, err := openai.New(openai.Options{BaseURL: srv.URL, EmbeddingModel: "bge-m3"})
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func TestBatcherPassesEmbedderContract(t *testing.T) {
 	b := embedbatch.New(c, embedbatch.Options{MaxBatch: 32, MaxWait: 2 * time.Millisecond})
 	defer b.Close()
 	completiontest.RunEmbedder(t, b)
-	if len(srv.RequestsTo(inferencetest.Embeddings)) == 0 {
+	if len(srv.RequestsTo(devllm.Embeddings)) == 0 {
 		t.Fatal("no calls reached the server")
 	}
 }

@@ -11,13 +11,13 @@ import (
 
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/embedbatch"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
 // gpuEmbedLatency is the shape of a GPU embedding server: a fixed cost per
 // forward pass plus a small cost per text, one pass at a time.
-var gpuEmbedLatency = inferencetest.Latency{Fixed: 4 * time.Millisecond, PerItem: 100 * time.Microsecond, Slots: 1}
+var gpuEmbedLatency = devllm.Latency{Fixed: 4 * time.Millisecond, PerItem: 100 * time.Microsecond, Slots: 1}
 
 const benchCallers = 64
 
@@ -52,7 +52,7 @@ func closedLoop(tb testing.TB, e services.Embedder, callers, perCaller int) time
 // double with GPU-shaped latency, through the OpenAI client, with and
 // without the Batcher. One op is one text embedded per caller.
 func BenchmarkMicroBatching(b *testing.B) {
-	srv := inferencetest.New(b, inferencetest.Options{EmbedLatency: gpuEmbedLatency})
+	srv := devllm.New(b, devllm.Options{EmbedLatency: gpuEmbedLatency})
 	client, err := openai.New(openai.Options{BaseURL: srv.URL, EmbeddingModel: "bge-m3", MaxConcurrent: benchCallers})
 	if err != nil {
 		b.Fatal(err)

@@ -97,6 +97,7 @@ func Open(ctx context.Context, opts Options) (*Services, error) {
 	case err != nil:
 		return fail(fmt.Errorf("completion endpoint: %w", err))
 	default:
+		router.SetLogger(log)
 		s.Router, s.Completion, s.DefaultModel = router, router, router.DefaultModel()
 		summary = append(summary, "completion: OpenAI-compatible endpoint")
 	}

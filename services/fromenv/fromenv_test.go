@@ -10,7 +10,7 @@ import (
 
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/fromenv"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/weaviate/weaviatetest"
 )
 
@@ -62,7 +62,7 @@ func TestNothingConfiguredUsesEmbeddedDefaults(t *testing.T) {
 }
 
 func TestOneEndpointFromEnv(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{})
+	srv := devllm.New(t, devllm.Options{})
 	s := open(t, map[string]string{
 		"GRIMOIRE_OPENAI_BASE_URL": srv.URL, "GRIMOIRE_OPENAI_MODEL": "chat-model",
 		"GRIMOIRE_OPENAI_EMBEDDING_MODEL": "embed-model", "GRIMOIRE_OPENAI_MODEL_ALIASES": "fast=small-model",
@@ -74,26 +74,26 @@ func TestOneEndpointFromEnv(t *testing.T) {
 	if err != nil || resp.Text != "ping" {
 		t.Fatalf("complete: %q %v", resp.Text, err)
 	}
-	if got := srv.RequestsTo(inferencetest.Chat)[0].JSON["model"]; got != "small-model" {
+	if got := srv.RequestsTo(devllm.Chat)[0].JSON["model"]; got != "small-model" {
 		t.Errorf("alias resolved to %v", got)
 	}
 	roundTrip(t, s)
-	if len(srv.RequestsTo(inferencetest.Embeddings)) == 0 {
+	if len(srv.RequestsTo(devllm.Embeddings)) == 0 {
 		t.Error("embeddings did not go to the endpoint's embedding model")
 	}
 
 	// Forcing the local embedder keeps embeddings off the endpoint.
-	srv2 := inferencetest.New(t, inferencetest.Options{})
+	srv2 := devllm.New(t, devllm.Options{})
 	s2 := open(t, map[string]string{"GRIMOIRE_OPENAI_BASE_URL": srv2.URL, "GRIMOIRE_OPENAI_EMBEDDING_MODEL": "e", "GRIMOIRE_EMBEDDER": "local"})
 	roundTrip(t, s2)
-	if n := len(srv2.RequestsTo(inferencetest.Embeddings)); n != 0 {
+	if n := len(srv2.RequestsTo(devllm.Embeddings)); n != 0 {
 		t.Errorf("%d embedding requests with GRIMOIRE_EMBEDDER=local", n)
 	}
 }
 
 func TestEndpointsFile(t *testing.T) {
-	chat := inferencetest.New(t, inferencetest.Options{})
-	emb := inferencetest.New(t, inferencetest.Options{})
+	chat := devllm.New(t, devllm.Options{})
+	emb := devllm.New(t, devllm.Options{})
 	path := filepath.Join(t.TempDir(), "endpoints.json")
 	cfg := `{"chat": "gpu", "embeddings": "tei", "endpoints": {
 	  "gpu": {"baseURL": "` + chat.URL + `", "apiKeyEnv": "GPU_KEY", "model": "big"},
@@ -106,9 +106,9 @@ func TestEndpointsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	roundTrip(t, s)
-	if len(chat.RequestsTo(inferencetest.Chat)) != 1 || len(emb.RequestsTo(inferencetest.Embeddings)) == 0 || len(chat.RequestsTo(inferencetest.Embeddings)) != 0 {
-		t.Errorf("chat went to %d/%d, embeddings to %d (tei) and %d (gpu)", len(chat.RequestsTo(inferencetest.Chat)), len(emb.RequestsTo(inferencetest.Chat)),
-			len(emb.RequestsTo(inferencetest.Embeddings)), len(chat.RequestsTo(inferencetest.Embeddings)))
+	if len(chat.RequestsTo(devllm.Chat)) != 1 || len(emb.RequestsTo(devllm.Embeddings)) == 0 || len(chat.RequestsTo(devllm.Embeddings)) != 0 {
+		t.Errorf("chat went to %d/%d, embeddings to %d (tei) and %d (gpu)", len(chat.RequestsTo(devllm.Chat)), len(emb.RequestsTo(devllm.Chat)),
+			len(emb.RequestsTo(devllm.Embeddings)), len(chat.RequestsTo(devllm.Embeddings)))
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
@@ -31,9 +31,9 @@ func BenchmarkStreamingOverhead(b *testing.B) {
 			for i := range chunks {
 				chunks[i] = fmt.Sprintf(" t%d", i)
 			}
-			srv := inferencetest.New(b, inferencetest.Options{
+			srv := devllm.New(b, devllm.Options{
 				TokenInterval: tc.interval,
-				Reply:         func(inferencetest.Request) inferencetest.Reply { return inferencetest.Reply{Chunks: chunks} },
+				Reply:         func(devllm.Request) devllm.Reply { return devllm.Reply{Chunks: chunks} },
 				BeforeSend: func(piece string) {
 					now := time.Now()
 					mu.Lock()

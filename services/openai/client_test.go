@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
@@ -19,7 +19,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestRequestsCarryWhatTheNodeAskedFor(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{APIKey: "sk-secret"}, func(o *openai.Options) {
+	c, srv := newClient(t, devllm.Options{APIKey: "sk-secret"}, func(o *openai.Options) {
 		o.APIKey = "sk-secret"
 		o.Aliases = map[string]string{"fast": "llama-3.1-8b", "davinci": "llama-3.1-70b"}
 	})
@@ -31,7 +31,7 @@ func TestRequestsCarryWhatTheNodeAskedFor(t *testing.T) {
 	if _, err := c.Complete(t.Context(), req, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.RequestsTo(inferencetest.Chat)[0]
+	got := srv.RequestsTo(devllm.Chat)[0]
 	if got.Header.Get("Authorization") != "Bearer sk-secret" {
 		t.Errorf("Authorization %q", got.Header.Get("Authorization"))
 	}
@@ -52,7 +52,7 @@ func TestRequestsCarryWhatTheNodeAskedFor(t *testing.T) {
 	if _, err := c.Complete(t.Context(), services.CompletionRequest{Model: "davinci", Prompt: "Once upon", Stop: []string{"\n"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	legacy := srv.RequestsTo(inferencetest.Completions)
+	legacy := srv.RequestsTo(devllm.Completions)
 	if len(legacy) != 1 || legacy[0].JSON["prompt"] != "Once upon" || legacy[0].JSON["model"] != "llama-3.1-70b" {
 		t.Errorf("legacy completion requests %v", legacy)
 	}
@@ -61,7 +61,7 @@ func TestRequestsCarryWhatTheNodeAskedFor(t *testing.T) {
 	if _, err := c.Embed(t.Context(), []string{"x"}); err != nil {
 		t.Fatal(err)
 	}
-	emb := srv.RequestsTo(inferencetest.Embeddings)[0].JSON
+	emb := srv.RequestsTo(devllm.Embeddings)[0].JSON
 	if emb["encoding_format"] != "float" || emb["model"] != "bge-m3" || !reflect.DeepEqual(emb["input"], []any{"x"}) {
 		t.Errorf("embeddings request %v", emb)
 	}
@@ -69,13 +69,13 @@ func TestRequestsCarryWhatTheNodeAskedFor(t *testing.T) {
 
 func TestEmbeddingsMatchTheServersVectors(t *testing.T) {
 	t.Parallel()
-	c, _ := newClient(t, inferencetest.Options{Dimensions: 32})
+	c, _ := newClient(t, devllm.Options{Dimensions: 32})
 	vecs, err := c.Embed(t.Context(), []string{"alpha", "beta"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, text := range []string{"alpha", "beta"} {
-		if !reflect.DeepEqual(vecs[i], inferencetest.Vector(text, 32)) {
+		if !reflect.DeepEqual(vecs[i], devllm.Vector(text, 32)) {
 			t.Fatalf("vector %d differs from the server's", i)
 		}
 	}
@@ -83,19 +83,19 @@ func TestEmbeddingsMatchTheServersVectors(t *testing.T) {
 
 func TestStreamedToolCallsAreAssembledByIndex(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{})
-	reply := &inferencetest.Reply{
+	c, srv := newClient(t, devllm.Options{})
+	reply := &devllm.Reply{
 		Chunks: []string{"Let me", " check."},
-		ToolCalls: []inferencetest.ToolCall{
+		ToolCalls: []devllm.ToolCall{
 			{ID: "call_a", Name: "get_weather", Arguments: `{"city": "Paris", "unit": "celsius"}`, ArgPieces: 5},
 			{ID: "call_b", Name: "get_time", Arguments: `{"tz": "Europe/Paris"}`, ArgPieces: 3},
 		},
-		Usage: &inferencetest.Usage{PromptTokens: 11, CompletionTokens: 22, TotalTokens: 33},
+		Usage: &devllm.Usage{PromptTokens: 11, CompletionTokens: 22, TotalTokens: 33},
 	}
 	req := hello
 	req.Tools = []services.Tool{{Name: "get_weather"}, {Name: "get_time"}}
 	for _, stream := range []bool{true, false} {
-		srv.Queue(inferencetest.Chat, inferencetest.Step{Reply: reply})
+		srv.Queue(devllm.Chat, devllm.Step{Reply: reply})
 		var pieces []string
 		var onToken func(string)
 		if stream {
@@ -122,19 +122,19 @@ func TestStreamedToolCallsAreAssembledByIndex(t *testing.T) {
 		}
 	}
 	// Each tool call really was split across chunks on the wire.
-	if n := len(srv.RequestsTo(inferencetest.Chat)); n != 2 {
+	if n := len(srv.RequestsTo(devllm.Chat)); n != 2 {
 		t.Fatalf("%d requests", n)
 	}
 }
 
 func TestStreamWithoutUsageChunk(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{}, func(o *openai.Options) { o.NoStreamUsage = true })
+	c, srv := newClient(t, devllm.Options{}, func(o *openai.Options) { o.NoStreamUsage = true })
 	resp, err := c.Complete(t.Context(), hello, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, asked := srv.RequestsTo(inferencetest.Chat)[0].JSON["stream_options"]; asked || resp.Usage.TotalTokens != 0 {
+	if _, asked := srv.RequestsTo(devllm.Chat)[0].JSON["stream_options"]; asked || resp.Usage.TotalTokens != 0 {
 		t.Fatalf("stream_options sent %v, usage %+v", asked, resp.Usage)
 	}
 }
@@ -148,7 +148,7 @@ func TestMissingModelOrEndpointSaysWhatToSet(t *testing.T) {
 	if _, err := openai.New(openai.Options{BaseURL: "gpu1:8000"}); err == nil {
 		t.Fatal("New accepted a base URL without scheme")
 	}
-	c, _ := newClient(t, inferencetest.Options{}, func(o *openai.Options) { o.Model, o.EmbeddingModel = "", "" })
+	c, _ := newClient(t, devllm.Options{}, func(o *openai.Options) { o.Model, o.EmbeddingModel = "", "" })
 	if _, err := c.Complete(t.Context(), hello, nil); !errors.Is(err, openai.ErrNoModel) || !strings.Contains(err.Error(), "GRIMOIRE_OPENAI_MODEL") {
 		t.Fatalf("Complete without model: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestMissingModelOrEndpointSaysWhatToSet(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{APIKey: "sk-env"})
+	srv := devllm.New(t, devllm.Options{APIKey: "sk-env"})
 	t.Setenv(openai.EnvConfig, "")
 	t.Setenv(openai.EnvBaseURL, "")
 	if _, err := openai.FromEnv(); !errors.Is(err, services.ErrNoCompletionEndpoint) {
@@ -228,9 +228,9 @@ func FuzzParseAliases(f *testing.F) {
 }
 
 func TestConfigFileRoutesByModel(t *testing.T) {
-	big := inferencetest.New(t, inferencetest.Options{APIKey: "sk-big"})
-	small := inferencetest.New(t, inferencetest.Options{})
-	tei := inferencetest.New(t, inferencetest.Options{})
+	big := devllm.New(t, devllm.Options{APIKey: "sk-big"})
+	small := devllm.New(t, devllm.Options{})
+	tei := devllm.New(t, devllm.Options{})
 	cfg := map[string]any{
 		"chat": "big", "embeddings": "tei",
 		"endpoints": map[string]any{
@@ -311,7 +311,7 @@ func TestSteadySlowStreamIsNotAStall(t *testing.T) {
 	// A slow but steady stream (a token every 25ms, 5 in all: longer than
 	// the idle timeout) is not a stall.
 	t.Parallel()
-	c, _ := newClient(t, inferencetest.Options{TokenInterval: 25 * time.Millisecond}, func(o *openai.Options) { o.StreamIdleTimeout = 100 * time.Millisecond })
+	c, _ := newClient(t, devllm.Options{TokenInterval: 25 * time.Millisecond}, func(o *openai.Options) { o.StreamIdleTimeout = 100 * time.Millisecond })
 	if _, err := c.Complete(t.Context(), hello, func(string) {}); err != nil {
 		t.Fatal(err)
 	}

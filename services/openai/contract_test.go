@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services/completiontest"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newClient starts a fresh test double and a client for it with fast retries.
-func newClient(t testing.TB, srvOpts inferencetest.Options, mod ...func(*openai.Options)) (*openai.Client, *inferencetest.Server) {
+func newClient(t testing.TB, srvOpts devllm.Options, mod ...func(*openai.Options)) (*openai.Client, *devllm.Server) {
 	t.Helper()
-	srv := inferencetest.New(t, srvOpts)
+	srv := devllm.New(t, srvOpts)
 	opts := openai.Options{
 		Name: "gpu1", BaseURL: srv.URL, APIKey: srvOpts.APIKey, Model: "llama-3.1-8b", EmbeddingModel: "bge-m3",
 		StreamIdleTimeout: 2 * time.Second,
@@ -34,18 +34,18 @@ func newClient(t testing.TB, srvOpts inferencetest.Options, mod ...func(*openai.
 }
 
 func TestClientPassesCompletionContract(t *testing.T) {
-	c, _ := newClient(t, inferencetest.Options{APIKey: "sk-test"})
+	c, _ := newClient(t, devllm.Options{APIKey: "sk-test"})
 	completiontest.Run(t, c)
 }
 
 func TestClientPassesEmbedderContract(t *testing.T) {
-	c, _ := newClient(t, inferencetest.Options{})
+	c, _ := newClient(t, devllm.Options{})
 	completiontest.RunEmbedder(t, c)
 }
 
 func TestRouterPassesContracts(t *testing.T) {
-	chat := inferencetest.New(t, inferencetest.Options{})
-	embed := inferencetest.New(t, inferencetest.Options{Dimensions: 8})
+	chat := devllm.New(t, devllm.Options{})
+	embed := devllm.New(t, devllm.Options{Dimensions: 8})
 	r, err := openai.NewRouter(openai.Config{
 		Chat: "chat", Embeddings: "embed",
 		Endpoints: map[string]openai.EndpointConfig{
@@ -58,7 +58,7 @@ func TestRouterPassesContracts(t *testing.T) {
 	}
 	completiontest.Run(t, r)
 	completiontest.RunEmbedder(t, r)
-	if len(chat.RequestsTo(inferencetest.Embeddings)) > 0 || len(embed.RequestsTo(inferencetest.Chat)) > 0 {
+	if len(chat.RequestsTo(devllm.Embeddings)) > 0 || len(embed.RequestsTo(devllm.Chat)) > 0 {
 		t.Fatal("router sent requests to the wrong endpoint")
 	}
 }

@@ -11,7 +11,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 
@@ -23,7 +23,7 @@ func TestChatFaults(t *testing.T) {
 	tests := []struct {
 		name   string
 		stream bool
-		steps  []inferencetest.Step
+		steps  []devllm.Step
 		opts   func(*openai.Options)
 		ctxTTL time.Duration
 
@@ -37,12 +37,12 @@ func TestChatFaults(t *testing.T) {
 	}{
 		{
 			name:         "OpenAI error body 500 is retried",
-			steps:        []inferencetest.Step{{Fault: inferencetest.APIError, Status: 500, Message: "overloaded"}},
+			steps:        []devllm.Step{{Fault: devllm.APIError, Status: 500, Message: "overloaded"}},
 			wantRequests: 2,
 		},
 		{
 			name:         "OpenAI error body 400 fails at once with the server's message",
-			steps:        []inferencetest.Step{{Fault: inferencetest.APIError, Status: 400, Message: "max_tokens is too large"}},
+			steps:        []devllm.Step{{Fault: devllm.APIError, Status: 400, Message: "max_tokens is too large"}},
 			wantErr:      &goopenai.APIError{},
 			wantStatus:   400,
 			wantMessage:  "status 400: max_tokens is too large",
@@ -51,7 +51,7 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "vLLM raw error object fails with its message",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.RawError, Status: 400, Message: "This model's maximum context length is 8192 tokens"}},
+			steps:        []devllm.Step{{Fault: devllm.RawError, Status: 400, Message: "This model's maximum context length is 8192 tokens"}},
 			wantErr:      &goopenai.RequestError{},
 			wantStatus:   400,
 			wantMessage:  "status 400: This model's maximum context length is 8192 tokens",
@@ -59,10 +59,10 @@ func TestChatFaults(t *testing.T) {
 		},
 		{
 			name: "raw text 502 from a proxy is retried until attempts run out",
-			steps: []inferencetest.Step{
-				{Fault: inferencetest.RawError, Status: 502, Body: "upstream connect error"},
-				{Fault: inferencetest.RawError, Status: 502, Body: "upstream connect error"},
-				{Fault: inferencetest.RawError, Status: 502, Body: "upstream connect error"},
+			steps: []devllm.Step{
+				{Fault: devllm.RawError, Status: 502, Body: "upstream connect error"},
+				{Fault: devllm.RawError, Status: 502, Body: "upstream connect error"},
+				{Fault: devllm.RawError, Status: 502, Body: "upstream connect error"},
 			},
 			opts:         func(o *openai.Options) { o.Retry.MaxAttempts = 3 },
 			wantErr:      &goopenai.RequestError{},
@@ -73,19 +73,19 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "429 with Retry-After seconds waits and succeeds",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.RateLimited, RetryAfter: "1"}},
+			steps:        []devllm.Step{{Fault: devllm.RateLimited, RetryAfter: "1"}},
 			wantRequests: 2,
 			minElapsed:   time.Second,
 		},
 		{
 			name:         "429 with Retry-After as an HTTP date waits and succeeds",
-			steps:        []inferencetest.Step{{Fault: inferencetest.RateLimited, RetryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}},
+			steps:        []devllm.Step{{Fault: devllm.RateLimited, RetryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}},
 			wantRequests: 2,
 			minElapsed:   500 * time.Millisecond,
 		},
 		{
 			name:         "429 asking for longer than MaxRetryAfter fails at once",
-			steps:        []inferencetest.Step{{Fault: inferencetest.RateLimited, RetryAfter: "120"}},
+			steps:        []devllm.Step{{Fault: devllm.RateLimited, RetryAfter: "120"}},
 			wantStatus:   429,
 			wantMessage:  "the server asked to wait 2m0s",
 			wantRequests: 1,
@@ -93,7 +93,7 @@ func TestChatFaults(t *testing.T) {
 		},
 		{
 			name:         "429 asking for longer than the deadline fails at once",
-			steps:        []inferencetest.Step{{Fault: inferencetest.RateLimited, RetryAfter: "5"}},
+			steps:        []devllm.Step{{Fault: devllm.RateLimited, RetryAfter: "5"}},
 			ctxTTL:       2 * time.Second,
 			wantStatus:   429,
 			wantMessage:  "past the deadline",
@@ -103,12 +103,12 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "connection reset is retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Reset}},
+			steps:        []devllm.Step{{Fault: devllm.Reset}},
 			wantRequests: 2,
 		},
 		{
 			name:         "malformed JSON fails without retrying",
-			steps:        []inferencetest.Step{{Fault: inferencetest.Malformed}},
+			steps:        []devllm.Step{{Fault: devllm.Malformed}},
 			wantErr:      openai.ErrMalformedResponse,
 			wantMessage:  "malformed response",
 			wantRequests: 1,
@@ -116,7 +116,7 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "malformed JSON in a stream fails",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Malformed, After: 2}},
+			steps:        []devllm.Step{{Fault: devllm.Malformed, After: 2}},
 			wantErr:      openai.ErrMalformedResponse,
 			wantRequests: 1,
 			wantTokens:   2,
@@ -124,7 +124,7 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "stream stalling after tokens fails after the idle timeout, not retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Stall, After: 2}},
+			steps:        []devllm.Step{{Fault: devllm.Stall, After: 2}},
 			opts:         func(o *openai.Options) { o.StreamIdleTimeout = 200 * time.Millisecond },
 			wantErr:      openai.ErrStreamStalled,
 			wantMessage:  "no data for 200ms",
@@ -136,14 +136,14 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "stream stalling before any token is retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Stall}},
+			steps:        []devllm.Step{{Fault: devllm.Stall}},
 			opts:         func(o *openai.Options) { o.StreamIdleTimeout = 100 * time.Millisecond },
 			wantRequests: 2,
 		},
 		{
 			name:         "stream cut after tokens fails as truncated, not retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Cut, After: 3}},
+			steps:        []devllm.Step{{Fault: devllm.Cut, After: 3}},
 			wantErr:      openai.ErrStreamTruncated,
 			wantMessage:  "not retried: part of the answer was already streamed",
 			wantRequests: 1,
@@ -152,13 +152,13 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "stream cut before any token is retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Cut}},
+			steps:        []devllm.Step{{Fault: devllm.Cut}},
 			wantRequests: 2,
 		},
 		{
 			name:         "error event inside a stream fails with its message",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.StreamError, After: 1, Message: "CUDA out of memory"}},
+			steps:        []devllm.Step{{Fault: devllm.StreamError, After: 1, Message: "CUDA out of memory"}},
 			wantErr:      &goopenai.APIError{},
 			wantMessage:  "error event in the stream: CUDA out of memory",
 			wantRequests: 1,
@@ -167,20 +167,20 @@ func TestChatFaults(t *testing.T) {
 		{
 			name:         "5xx before a stream starts is retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.APIError, Status: 503}},
+			steps:        []devllm.Step{{Fault: devllm.APIError, Status: 503}},
 			wantRequests: 2,
 		},
 		{
 			name:         "attempt timeout is retried",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Stall}},
+			steps:        []devllm.Step{{Fault: devllm.Stall}},
 			opts:         func(o *openai.Options) { o.RequestTimeout = 150 * time.Millisecond; o.StreamIdleTimeout = time.Minute },
 			wantRequests: 2,
 		},
 		{
 			name:         "the caller's deadline ends a stalled stream",
 			stream:       true,
-			steps:        []inferencetest.Step{{Fault: inferencetest.Stall, After: 1}},
+			steps:        []devllm.Step{{Fault: devllm.Stall, After: 1}},
 			opts:         func(o *openai.Options) { o.StreamIdleTimeout = time.Minute },
 			ctxTTL:       300 * time.Millisecond,
 			wantErr:      context.DeadlineExceeded,
@@ -193,12 +193,12 @@ func TestChatFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, srv := newClient(t, inferencetest.Options{}, func(o *openai.Options) {
+			c, srv := newClient(t, devllm.Options{}, func(o *openai.Options) {
 				if tt.opts != nil {
 					tt.opts(o)
 				}
 			})
-			srv.Queue(inferencetest.Chat, tt.steps...)
+			srv.Queue(devllm.Chat, tt.steps...)
 			// The deadline counts from here, so elapsed time does too.
 			start := time.Now()
 			ctx := t.Context()
@@ -215,7 +215,7 @@ func TestChatFaults(t *testing.T) {
 			resp, err := c.Complete(ctx, hello, onToken)
 			elapsed := time.Since(start)
 
-			if got := len(srv.RequestsTo(inferencetest.Chat)); got != tt.wantRequests {
+			if got := len(srv.RequestsTo(devllm.Chat)); got != tt.wantRequests {
 				t.Errorf("server saw %d requests, want %d", got, tt.wantRequests)
 			}
 			if elapsed < tt.minElapsed || (tt.maxElapsed > 0 && elapsed > tt.maxElapsed) {
@@ -274,24 +274,24 @@ func TestChatFaults(t *testing.T) {
 
 func TestEmbedFaults(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{})
-	srv.Queue(inferencetest.Embeddings,
-		inferencetest.Step{Fault: inferencetest.RateLimited, RetryAfter: "0"},
-		inferencetest.Step{Fault: inferencetest.Reset},
+	c, srv := newClient(t, devllm.Options{})
+	srv.Queue(devllm.Embeddings,
+		devllm.Step{Fault: devllm.RateLimited, RetryAfter: "0"},
+		devllm.Step{Fault: devllm.Reset},
 	)
 	vecs, err := c.Embed(t.Context(), []string{"a", "b"})
 	if err != nil {
 		t.Fatalf("Embed after a 429 and a reset: %v", err)
 	}
-	if got := len(srv.RequestsTo(inferencetest.Embeddings)); got != 3 || len(vecs) != 2 {
+	if got := len(srv.RequestsTo(devllm.Embeddings)); got != 3 || len(vecs) != 2 {
 		t.Fatalf("%d requests, %d vectors; want 3 and 2", got, len(vecs))
 	}
 
-	srv.Queue(inferencetest.Embeddings, inferencetest.Step{Fault: inferencetest.Malformed})
+	srv.Queue(devllm.Embeddings, devllm.Step{Fault: devllm.Malformed})
 	if _, err := c.Embed(t.Context(), []string{"a"}); !errors.Is(err, openai.ErrMalformedResponse) {
 		t.Fatalf("malformed embeddings: err = %v", err)
 	}
-	srv.Queue(inferencetest.Embeddings, inferencetest.Step{Fault: inferencetest.RawError, Status: 404, Body: `{"detail":"Not Found"}`})
+	srv.Queue(devllm.Embeddings, devllm.Step{Fault: devllm.RawError, Status: 404, Body: `{"detail":"Not Found"}`})
 	if _, err := c.Embed(t.Context(), []string{"a"}); err == nil || !strings.Contains(err.Error(), "embeddings with model \"bge-m3\": status 404: Not Found") {
 		t.Fatalf("404: err = %v", err)
 	}
@@ -299,7 +299,7 @@ func TestEmbedFaults(t *testing.T) {
 
 func TestConcurrencyLimitPerEndpoint(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{TokenInterval: 5 * time.Millisecond}, func(o *openai.Options) { o.MaxConcurrent = 2 })
+	c, srv := newClient(t, devllm.Options{TokenInterval: 5 * time.Millisecond}, func(o *openai.Options) { o.MaxConcurrent = 2 })
 	errs := make(chan error, 8)
 	for range 8 {
 		go func() {
@@ -319,8 +319,8 @@ func TestConcurrencyLimitPerEndpoint(t *testing.T) {
 
 func TestWaitingForASlotHonoursTheDeadline(t *testing.T) {
 	t.Parallel()
-	c, srv := newClient(t, inferencetest.Options{}, func(o *openai.Options) { o.MaxConcurrent = 1; o.StreamIdleTimeout = time.Minute })
-	srv.Queue(inferencetest.Chat, inferencetest.Step{Fault: inferencetest.Stall, After: 1})
+	c, srv := newClient(t, devllm.Options{}, func(o *openai.Options) { o.MaxConcurrent = 1; o.StreamIdleTimeout = time.Minute })
+	srv.Queue(devllm.Chat, devllm.Step{Fault: devllm.Stall, After: 1})
 	started := make(chan struct{})
 	go func() {
 		_, _ = c.Complete(t.Context(), hello, func(string) {

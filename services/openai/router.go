@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -125,6 +126,17 @@ type Router struct {
 	chat, embed *Client
 	byModel     map[string]*Client
 	endpoints   map[string]*Client
+}
+
+// SetLogger sends the endpoints' logs (retries) to log; call it before the
+// router is used.
+func (r *Router) SetLogger(log *slog.Logger) {
+	if log == nil {
+		return
+	}
+	for _, c := range r.endpoints {
+		c.opts.Logger = log
+	}
 }
 
 var (

@@ -1,4 +1,4 @@
-package inferencetest_test
+package devllm_test
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grimoire-run/grimoire/services/inferencetest"
+	"github.com/grimoire-run/grimoire/services/devllm"
 )
 
 func post(t *testing.T, url, body string) *http.Response {
@@ -25,10 +25,10 @@ func post(t *testing.T, url, body string) *http.Response {
 // TestStreamSpeaksTheWireFormat reads a stream byte by byte as a client
 // without any OpenAI library would.
 func TestStreamSpeaksTheWireFormat(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{})
-	srv.Queue(inferencetest.Chat, inferencetest.Step{Reply: &inferencetest.Reply{
+	srv := devllm.New(t, devllm.Options{})
+	srv.Queue(devllm.Chat, devllm.Step{Reply: &devllm.Reply{
 		Chunks:    []string{"Hi"},
-		ToolCalls: []inferencetest.ToolCall{{ID: "call_1", Name: "f", Arguments: `{"a":1}`, ArgPieces: 3}},
+		ToolCalls: []devllm.ToolCall{{ID: "call_1", Name: "f", Arguments: `{"a":1}`, ArgPieces: 3}},
 	}})
 	resp := post(t, srv.URL+"/chat/completions", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}`)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
@@ -88,10 +88,10 @@ func TestStreamSpeaksTheWireFormat(t *testing.T) {
 }
 
 func TestFaultsOnTheWire(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{})
-	srv.Queue(inferencetest.Chat,
-		inferencetest.Step{Fault: inferencetest.RateLimited, RetryAfter: "7"},
-		inferencetest.Step{Fault: inferencetest.RawError, Status: 503, Body: "upstream down"},
+	srv := devllm.New(t, devllm.Options{})
+	srv.Queue(devllm.Chat,
+		devllm.Step{Fault: devllm.RateLimited, RetryAfter: "7"},
+		devllm.Step{Fault: devllm.RawError, Status: 503, Body: "upstream down"},
 	)
 	body := `{"model":"m","messages":[{"role":"user","content":"x"}]}`
 	resp := post(t, srv.URL+"/chat/completions", body)
@@ -105,7 +105,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 }
 
 func TestEmbeddingLatencyIsFixedPlusPerItem(t *testing.T) {
-	srv := inferencetest.New(t, inferencetest.Options{EmbedLatency: inferencetest.Latency{Fixed: 20 * time.Millisecond, PerItem: 5 * time.Millisecond}})
+	srv := devllm.New(t, devllm.Options{EmbedLatency: devllm.Latency{Fixed: 20 * time.Millisecond, PerItem: 5 * time.Millisecond}})
 	start := time.Now()
 	resp := post(t, srv.URL+"/embeddings", `{"model":"e","input":["a","b","c","d"],"encoding_format":"float"}`)
 	var out struct {

@@ -1,4 +1,4 @@
-package inferencetest
+package devllm
 
 import (
 	"bytes"
@@ -8,10 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -142,7 +140,7 @@ type Server struct {
 	URL string
 
 	opts  Options
-	http  *httptest.Server
+	http  *http.Server
 	slots chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -154,16 +152,45 @@ type Server struct {
 	maxInFlight int
 }
 
-// New starts a server on a loopback port; tb.Cleanup closes it.
-func New(tb testing.TB, opts Options) *Server {
+// Cleaner is what New needs of a test: testing.TB satisfies it.
+type Cleaner interface {
+	Helper()
+	Cleanup(func())
+}
+
+// New starts a server on a free loopback port; tb.Cleanup closes it.
+func New(tb Cleaner, opts Options) *Server {
 	tb.Helper()
 	s := NewServer(opts)
 	tb.Cleanup(s.Close)
 	return s
 }
 
-// NewServer starts a server on a loopback port; the caller closes it.
+// NewServer starts a server on a free loopback port; the caller closes it.
+// It panics when no loopback port can be opened, as httptest does.
 func NewServer(opts Options) *Server {
+	s, err := Start("127.0.0.1:0", opts)
+	if err != nil {
+		panic("devllm: " + err.Error())
+	}
+	return s
+}
+
+// Start listens on addr ("127.0.0.1:8081"; port 0 picks a free one) and
+// serves until Close.
+func Start(addr string, opts Options) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := newServer(opts)
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.URL = "http://" + ln.Addr().String() + "/v1"
+	go func() { _ = s.http.Serve(ln) }()
+	return s, nil
+}
+
+func newServer(opts Options) *Server {
 	if opts.Model == "" {
 		opts.Model = "test-model"
 	}
@@ -173,30 +200,32 @@ func NewServer(opts Options) *Server {
 	if opts.EmbedLatency.Slots <= 0 {
 		opts.EmbedLatency.Slots = 1
 	}
-	s := &Server{
+	return &Server{
 		opts:   opts,
 		slots:  make(chan struct{}, opts.EmbedLatency.Slots),
 		done:   make(chan struct{}),
 		queues: map[Endpoint][]Step{},
 	}
+}
+
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+string(Chat), s.track(Chat, s.serveChat))
 	mux.HandleFunc("POST "+string(Completions), s.track(Completions, s.serveCompletion))
 	mux.HandleFunc("POST "+string(Embeddings), s.track(Embeddings, s.serveEmbeddings))
+	mux.HandleFunc("GET /v1/models", s.serveModels)
+	mux.HandleFunc("POST /dev/faults", s.serveQueueFaults)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	s.http = httptest.NewServer(mux)
-	s.URL = s.http.URL + "/v1"
-	return s
+	return mux
 }
 
 // Close stops the server, releasing stalled streams first.
 func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.done)
-		s.http.CloseClientConnections()
-		s.http.Close()
+		_ = s.http.Close()
 	})
 }
 
@@ -322,7 +351,7 @@ func writeAPIError(w http.ResponseWriter, status int, kind, msg string) {
 func resetConnection(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		panic("inferencetest: hijack: " + err.Error())
+		panic("devllm: hijack: " + err.Error())
 	}
 	if tcp, ok := conn.(*net.TCPConn); ok {
 		_ = tcp.SetLinger(0)
@@ -337,7 +366,7 @@ func cutConnection(w http.ResponseWriter) {
 	_ = rc.Flush()
 	conn, _, err := rc.Hijack()
 	if err != nil {
-		panic("inferencetest: hijack: " + err.Error())
+		panic("devllm: hijack: " + err.Error())
 	}
 	_ = conn.Close()
 }

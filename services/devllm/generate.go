@@ -1,4 +1,4 @@
-package inferencetest
+package devllm
 
 import (
 	"encoding/json"
