@@ -23,6 +23,8 @@ type runRequest struct {
 	Entry      string         `json:"entry,omitempty"`
 	RunID      string         `json:"runId,omitempty"`
 	InputOrder []string       `json:"inputOrder,omitempty"`
+	Cache      *bool          `json:"cache,omitempty"`
+	AllowExtra bool           `json:"allowExtraInputs,omitempty"`
 }
 
 // WithRunID chooses the run's id (8-64 letters, digits, '-' or '_',
@@ -37,6 +39,16 @@ func WithEntry(entry string) RunOption { return func(r *runRequest) { r.Entry = 
 func WithInputOrder(names ...string) RunOption {
 	return func(r *runRequest) { r.InputOrder = names }
 }
+
+// WithoutCache runs every node, even those whose result the server's
+// node-output cache holds.
+func WithoutCache() RunOption {
+	return func(r *runRequest) { off := false; r.Cache = &off }
+}
+
+// WithExtraInputs accepts inputs that no Input node of the spell reads
+// (refused by default with invalid_inputs: usually a typo).
+func WithExtraInputs() RunOption { return func(r *runRequest) { r.AllowExtra = true } }
 
 // RunResult is a completed run.
 type RunResult struct {
