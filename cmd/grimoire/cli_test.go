@@ -216,11 +216,17 @@ func TestNodesJSON(t *testing.T) {
 
 func TestTokenCreateUsesTheDataDirSecret(t *testing.T) {
 	data := t.TempDir()
-	out, errs, code := cli(t, data, "token", "create", "--user", "alice", "--role", "analyst", "--ttl", "1h")
+	// A directory no server has used has no secret: a token signed with a
+	// new one would never verify, so create refuses unless told --init.
+	if out, errs, code := cli(t, data, "token", "create", "--user", "alice"); code != 1 || out != "" ||
+		!strings.Contains(errs, "no JWT secret") || !strings.Contains(errs, "--init") {
+		t.Fatalf("no secret: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out, errs, code := cli(t, data, "token", "create", "--user", "alice", "--role", "analyst", "--ttl", "1h", "--init")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	secret, err := auth.LoadOrCreateSecret(data)
+	secret, err := auth.LoadSecret(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -29,7 +30,7 @@ func (r *roleFlags) Set(s string) error {
 
 func cmdToken(ctx context.Context, env *cliEnv, args []string) int {
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(env.stderr, "usage: grimoire token create --user NAME [--role analyst] [--ttl 24h] [--data DIR]")
+		fmt.Fprintln(env.stderr, "usage: grimoire token create --user NAME [--role analyst] [--ttl 24h] [--data DIR] [--init]")
 		return 2
 	}
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
@@ -39,6 +40,7 @@ func cmdToken(ctx context.Context, env *cliEnv, args []string) int {
 	fs.Var(&roles, "role", "a role to grant, e.g. analyst or admin (repeatable)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	data := fs.String("data", "", "data `DIR` holding the server's generated secret (env GRIMOIRE_DATA, default ./data)")
+	initSecret := fs.Bool("init", false, "generate the secret when the data directory has none yet (before the server's first start)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -46,7 +48,14 @@ func cmdToken(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "grimoire token create: --user is required")
 		return 2
 	}
-	secret, err := auth.LoadOrCreateSecret(dataDir(env, *data))
+	load := auth.LoadSecret
+	if *initSecret {
+		load = auth.LoadOrCreateSecret
+	}
+	secret, err := load(dataDir(env, *data))
+	if errors.Is(err, auth.ErrNoSecret) {
+		err = fmt.Errorf("%w; or pass --init to generate one that the server started on this directory will use", err)
+	}
 	if err != nil {
 		return fail(env, err)
 	}

@@ -63,6 +63,25 @@ func LoadOrCreateSecret(dataDir string) ([]byte, error) {
 	return secret, nil
 }
 
+// ErrNoSecret: the data directory holds no generated secret (no server has
+// started on it) and GRIMOIRE_JWT_SECRET is unset.
+var ErrNoSecret = errors.New("no JWT secret")
+
+// LoadSecret is LoadOrCreateSecret without the creating: a data directory
+// without a secret is an error wrapping ErrNoSecret that names it, so that a
+// token is never signed with a secret no server knows.
+func LoadSecret(dataDir string) ([]byte, error) {
+	if v, ok := os.LookupEnv(SecretEnv); ok && v != "" {
+		return LoadOrCreateSecret(dataDir)
+	}
+	path := filepath.Join(dataDir, SecretFile)
+	secret, err := readSecret(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s and %s is unset: is this the server's data directory? (`grimoire serve --data DIR` creates it)", ErrNoSecret, path, SecretEnv)
+	}
+	return secret, err
+}
+
 func readSecret(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
