@@ -200,6 +200,23 @@ func (s *Server) handleGlobalEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		from = max(n, 1)
 	}
+	if raw := q.Get("tail"); raw != "" {
+		if q.Get("from") != "" {
+			s.writeError(w, r, badRequest("send from or tail, not both"))
+			return
+		}
+		n, err := strconv.ParseUint(raw, 10, 32)
+		if err != nil {
+			s.writeError(w, r, badRequest(fmt.Sprintf("tail=%q: want a number of events", raw)))
+			return
+		}
+		head, err := projections.Head(r.Context(), s.opts.Store)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		from = head - min(head, n) + 1
+	}
 	filter := events.SubscribeOptions{}
 	for _, p := range q["stream_prefix"] {
 		filter.StreamPrefixes = append(filter.StreamPrefixes, strings.Split(p, ",")...)

@@ -3,7 +3,13 @@ package grimoire
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // ForkRequest re-runs a recorded run from a node: FromNode and everything
@@ -54,4 +60,111 @@ func (c *Client) Timeline(ctx context.Context, runID string) (json.RawMessage, e
 		return nil, err
 	}
 	return tl, nil
+}
+
+// LogQuery selects events of the global log (GET /v1/events, analysts).
+type LogQuery struct {
+	// From is the first log position (1 or 0: the beginning); Tail, when
+	// more than 0, starts that many events before the head instead.
+	From uint64
+	Tail int
+	// StreamPrefixes and Types filter the events (any of each).
+	StreamPrefixes []string
+	Types          []string
+	// Limit stops after that many events (0: no limit).
+	Limit int
+	// Follow keeps the stream open for new events (Server-Sent Events)
+	// until ctx ends or fn returns an error.
+	Follow bool
+}
+
+// LogEvent is one event of the global log as the store recorded it.
+type LogEvent struct {
+	Stream        string          `json:"stream"`
+	Revision      uint64          `json:"revision"`
+	Position      uint64          `json:"position"`
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schemaVersion"`
+	Data          json.RawMessage `json:"data"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	Time          time.Time       `json:"time"`
+}
+
+// Log calls fn with each event of the global log that q selects, in log
+// order, and returns fn's first error, or nil at the end of the log
+// (without Follow) or of the limit.
+func (c *Client) Log(ctx context.Context, q LogQuery, fn func(LogEvent) error) error {
+	v := url.Values{}
+	switch {
+	case q.Tail > 0:
+		v.Set("tail", strconv.Itoa(q.Tail))
+	case q.From > 0:
+		v.Set("from", strconv.FormatUint(q.From, 10))
+	}
+	if len(q.StreamPrefixes) > 0 {
+		v.Set("stream_prefix", strings.Join(q.StreamPrefixes, ","))
+	}
+	if len(q.Types) > 0 {
+		v.Set("type", strings.Join(q.Types, ","))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	accept := "application/x-ndjson"
+	if q.Follow {
+		accept = "text/event-stream"
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, c.endpoint(v, "v1", "events"), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n := 0
+	deliver := func(data []byte) error {
+		var e LogEvent
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("grimoire: global log: decode event: %w", err)
+		}
+		n++
+		return fn(e)
+	}
+	if !q.Follow {
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return fmt.Errorf("grimoire: global log: %w", err)
+			}
+			if err := deliver(raw); err != nil {
+				return err
+			}
+		}
+	}
+	d := newSSEDecoder(resp.Body)
+	for {
+		m, err := d.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("grimoire: global log: %w", err)
+		}
+		if err := deliver(m.Data); err != nil {
+			return err
+		}
+		if q.Limit > 0 && n >= q.Limit {
+			return nil
+		}
+	}
 }

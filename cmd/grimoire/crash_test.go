@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,7 +24,10 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {
 			panic(err)
 		}
-		os.Exit(runCLI(context.Background(), &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, argv))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := runCLI(ctx, &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, argv)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

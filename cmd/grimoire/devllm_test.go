@@ -65,7 +65,10 @@ func TestDevLLMServes(t *testing.T) {
 	env := &cliEnv{stdout: io.Discard, stderr: pw, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runCLI(ctx, env, []string{"dev-llm", "--addr", "127.0.0.1:0", "--rate", "0", "--reply", "canned answer"}); pw.Close() }()
+	go func() {
+		done <- runCLI(ctx, env, []string{"dev-llm", "--addr", "127.0.0.1:0", "--rate", "0", "--reply", "canned answer"})
+		pw.Close()
+	}()
 	banner := make([]byte, 4096)
 	n, _ := pr.Read(banner)
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
@@ -89,7 +92,9 @@ func TestDevLLMServes(t *testing.T) {
 	status, body := post("/v1/chat/completions", chat)
 	var reply struct {
 		Choices []struct{ Message struct{ Content string } }
-		Usage   struct{ TotalTokens int `json:"total_tokens"` }
+		Usage   struct {
+			TotalTokens int `json:"total_tokens"`
+		}
 	}
 	if err := json.Unmarshal([]byte(body), &reply); status != 200 || err != nil || len(reply.Choices) != 1 ||
 		reply.Choices[0].Message.Content != "canned answer" || reply.Usage.TotalTokens == 0 {

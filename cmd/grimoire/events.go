@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
 	"strconv"
 	"strings"
 	"time"
@@ -47,14 +48,45 @@ func cmdEvents(ctx context.Context, env *cliEnv, args []string) int {
 	var prefixes, types stringList
 	fs.Var(&prefixes, "stream-prefix", "only streams starting with `PREFIX` (repeatable or comma-separated)")
 	fs.Var(&types, "type", "only events of `TYPE` (repeatable or comma-separated)")
-	from := fs.Uint64("from", 0, "start at log `POSITION` (inclusive); 0 starts after the last 10 events")
+	from := fs.Uint64("from", 0, "start at log `POSITION` (inclusive; 0 or 1: the beginning); without it, the last 10 events and then new ones")
 	noFollow := fs.Bool("no-follow", false, "print what the log holds and exit instead of following it")
 	limit := fs.Int("limit", 0, "exit after `N` events (0: no limit)")
 	asJSON := fs.Bool("json", false, "print each event as a JSON line")
 	width := fs.Int("width", 80, "cut event data to this many characters (0: whole)")
 	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
+	var rf remoteFlags
+	rf.register(fs)
 	if err := fs.Parse(reorderFlags(fs, args[1:])); err != nil {
 		return 2
+	}
+	fromSet := false
+	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "from" })
+	srv, err := rf.connect(ctx, env, *dataDir)
+	if err != nil {
+		return fail(env, err)
+	}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetEscapeHTML(false)
+	print := func(e events.RecordedEvent) error {
+		if *asJSON {
+			return enc.Encode(e)
+		}
+		_, err := fmt.Fprintf(env.stdout, "%d\t%s\t%s@%d\t%s\t%s\n", e.Position, e.Time.UTC().Format("15:04:05.000"), e.Stream, e.Revision, e.Type, history.Cut(e.Data, *width))
+		return err
+	}
+	if srv != nil {
+		q := grimoire.LogQuery{From: *from, StreamPrefixes: prefixes, Types: types, Limit: *limit, Follow: !*noFollow}
+		if !fromSet {
+			q.Tail = 10
+		}
+		err := srv.Log(ctx, q, func(e grimoire.LogEvent) error {
+			return print(events.RecordedEvent{Stream: e.Stream, Revision: e.Revision, Position: e.Position, ID: e.ID, Type: e.Type,
+				SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, Time: e.Time})
+		})
+		if err != nil && ctx.Err() == nil {
+			return fail(env, err)
+		}
+		return 0
 	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
 	if err != nil {
@@ -62,8 +94,8 @@ func cmdEvents(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer rt.Close()
 	opts := events.SubscribeOptions{StreamPrefixes: prefixes, EventTypes: types}
-	if *from > 0 {
-		opts.After = *from - 1
+	if fromSet {
+		opts.After = max(*from, 1) - 1
 	} else {
 		head, err := lastPosition(ctx, rt.Store)
 		if err != nil {
@@ -71,17 +103,9 @@ func cmdEvents(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		opts.After = head - min(head, 10)
 	}
-	enc := json.NewEncoder(env.stdout)
-	enc.SetEscapeHTML(false)
 	n := 0
-	print := func(e events.RecordedEvent) error {
-		n++
-		if *asJSON {
-			return enc.Encode(e)
-		}
-		_, err := fmt.Fprintf(env.stdout, "%d\t%s\t%s@%d\t%s\t%s\n", e.Position, e.Time.UTC().Format("15:04:05.000"), e.Stream, e.Revision, e.Type, history.Cut(e.Data, *width))
-		return err
-	}
+	printLocal := print
+	print = func(e events.RecordedEvent) error { n++; return printLocal(e) }
 	if *noFollow {
 		for next := opts.After + 1; ; {
 			recs, err := rt.Store.ReadAll(ctx, next, 1024)

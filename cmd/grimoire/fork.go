@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
 	"strings"
 
 	"github.com/grimoire-run/grimoire/projections/history"
@@ -23,6 +24,8 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	fs.Var(&inputs, "input", "override run input `NAME=VALUE` (repeatable); nodes reading it are recomputed")
 	noCache := fs.Bool("no-cache", false, "take nothing from the node-output cache (the fork's node and everything downstream of it always run)")
 	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
+	var rf remoteFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire fork RUN_ID --from NODE_ID [--input NAME=VALUE]... [--no-cache]")
 		fs.PrintDefaults()
@@ -33,6 +36,13 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	if fs.NArg() != 1 || *from == "" {
 		fs.Usage()
 		return 2
+	}
+	srv, err := rf.connect(ctx, env, *dataDir)
+	if err != nil {
+		return fail(env, err)
+	}
+	if srv != nil {
+		return forkRemote(ctx, env, srv, fs.Arg(0), grimoire.ForkRequest{FromNode: *from, Inputs: inputs.values, NoCache: *noCache})
 	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -85,7 +86,8 @@ func fail(env *cliEnv, err error) int {
 		fmt.Fprintln(env.stderr, "grimoire:", exit.err)
 		return exit.code
 	}
-	fmt.Fprintln(env.stderr, "grimoire:", err)
+	// The Go SDK's errors start with "grimoire: " too.
+	fmt.Fprintln(env.stderr, "grimoire:", strings.TrimPrefix(err.Error(), "grimoire: "))
 	return 1
 }
 

@@ -23,8 +23,10 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) int {
 	verify := fs.Bool("verify", false, "re-execute the run with non-deterministic nodes fed from the recording and check every output")
 	width := fs.Int("width", 60, "cut outputs to this many characters (0: whole)")
 	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
+	var rf remoteFlags
+	rf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: grimoire replay RUN_ID [--json] [--verify] [--width N]")
+		fmt.Fprintln(env.stderr, "usage: grimoire replay RUN_ID [--json] [--verify] [--width N] [--server URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
@@ -35,6 +37,16 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) int {
 		return 2
 	}
 	runID := fs.Arg(0)
+	srv, err := rf.connect(ctx, env, *dataDir)
+	if err != nil {
+		return fail(env, err)
+	}
+	if srv != nil {
+		if err := localOnly(srv, "--verify", *verify, "stop the server, or run `grimoire replay --verify` where its data directory is free"); err != nil {
+			return fail(env, err)
+		}
+		return replayRemote(ctx, env, srv, runID, *asJSON, *width)
+	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
 	if err != nil {
 		return fail(env, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,8 +97,10 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	devLLM := fs.Bool("dev-llm", false, "start a development stand-in for the model endpoint (grimoire dev-llm) and use it")
 	var dev devLLMFlags
 	dev.register(fs, "dev-llm-")
+	var rf remoteFlags
+	rf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: grimoire run SPELL.json [--input NAME=VALUE]... [--inputs-json FILE] [--spells DIR]")
+		fmt.Fprintln(env.stderr, "usage: grimoire run SPELL.json [--input NAME=VALUE]... [--inputs-json FILE] [--spells DIR] [--server URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
@@ -117,6 +120,29 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		if err := readInputsJSON(*inputsJSON, &inputs); err != nil {
 			return fail(env, err)
 		}
+	}
+	srv, err := rf.connect(ctx, env, *dataDir)
+	if err != nil {
+		return fail(env, err)
+	}
+	if srv != nil {
+		if err := localOnly(srv, "--spells", *spellsDir != "", "save sub-spells on the server first (grimoire spells put FILE)"); err != nil {
+			return fail(env, err)
+		}
+		if *devLLM {
+			fmt.Fprintln(env.stderr, "grimoire: --dev-llm ignored: the server runs model nodes with its own endpoint (`make run` starts it with --dev-llm)")
+		}
+		var opts []grimoire.RunOption
+		if *entry != "" {
+			opts = append(opts, grimoire.WithEntry(*entry))
+		}
+		if *noCache {
+			opts = append(opts, grimoire.WithoutCache())
+		}
+		if *allowExtra {
+			opts = append(opts, grimoire.WithExtraInputs())
+		}
+		return runRemote(ctx, env, srv, fs.Arg(0), inputs, opts)
 	}
 	if *devLLM {
 		devEnv, stop, err := dev.withDevLLM(env)

@@ -139,6 +139,13 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 		return fail(env, fmt.Errorf("listen on %s (set --addr or %s): %w", *addr, envAddr, err))
 	}
 	url := "http://" + ln.Addr().String()
+	// The CLI beside this server finds it here (the data directory's
+	// store is locked while the server runs).
+	if removeServerFile, err := writeServerFile(rt.DataDir, url); err != nil {
+		log.Warn("could not write the server's address into the data directory; the CLI will need --server", "err", err)
+	} else {
+		defer removeServerFile()
+	}
 	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
   REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
   Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])

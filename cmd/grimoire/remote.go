@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
+	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/projections/history"
+	"github.com/grimoire-run/grimoire/server/auth"
+)
+
+// The CLI beside a running server: `serve` writes the address it listens on
+// into its data directory, and the commands that would otherwise open that
+// directory (its embedded store is locked by the server) talk to the server
+// instead. --server / GRIMOIRE_URL name a server anywhere.
+const (
+	envServerURL = "GRIMOIRE_URL"
+	envToken     = "GRIMOIRE_TOKEN"
+	envCLIUser   = "GRIMOIRE_USER"
+	// serverFileName is serve's address file inside the data directory.
+	serverFileName = "server.json"
+	// cliTokenTTL is how long a token minted for one command lives.
+	cliTokenTTL = 10 * time.Minute
+)
+
+// serverFile is what serve writes into its data directory.
+type serverFile struct {
+	URL     string    `json:"url"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+// writeServerFile records url in dir; the returned func removes the file
+// if it still names this process.
+func writeServerFile(dir, url string) (func(), error) {
+	path := filepath.Join(dir, serverFileName)
+	b, err := json.Marshal(serverFile{URL: url, PID: os.Getpid(), Started: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return func() {
+		if sf, err := readServerFile(dir); err == nil && sf.PID == os.Getpid() {
+			_ = os.Remove(path)
+		}
+	}, nil
+}
+
+func readServerFile(dir string) (serverFile, error) {
+	var sf serverFile
+	b, err := os.ReadFile(filepath.Join(dir, serverFileName))
+	if err != nil {
+		return sf, err
+	}
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return sf, fmt.Errorf("%s: %w", filepath.Join(dir, serverFileName), err)
+	}
+	return sf, nil
+}
+
+// liveServer returns the URL of the server serving dir, or "" when none
+// answers there (none started, or it stopped without removing its file).
+func liveServer(ctx context.Context, dir string) string {
+	sf, err := readServerFile(dir)
+	if err != nil || sf.URL == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(sf.URL, "/")+"/healthz", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return sf.URL
+}
+
+// remoteFlags are the flags of a command that can talk to a server.
+type remoteFlags struct {
+	server string
+	token  string
+}
+
+func (f *remoteFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "talk to the server at `URL` (env GRIMOIRE_URL) instead of opening the data directory; without it, a server running on the data directory is used")
+	fs.StringVar(&f.token, "token", "", "`JWT` for the server (env GRIMOIRE_TOKEN; default: minted from the data directory's secret, for a server on loopback)")
+}
+
+// remote is a server the command talks to.
+type remote struct {
+	*grimoire.Client
+	url string
+}
+
+// connect returns the server the command should talk to, or nil when it
+// should open the data directory itself: --server or GRIMOIRE_URL, else the
+// server whose address file is in the data directory and answers.
+func (f *remoteFlags) connect(ctx context.Context, env *cliEnv, dataFlag string) (*remote, error) {
+	dir := dataDir(env, dataFlag)
+	u := f.server
+	if u == "" {
+		u = env.getenv(envServerURL)
+	}
+	if u == "" {
+		if u = liveServer(ctx, dir); u == "" {
+			return nil, nil
+		}
+		fmt.Fprintf(env.stderr, "grimoire: using the server at %s (it holds %s)\n", u, dir)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http://HOST:PORT", u)
+	}
+	tok := f.token
+	if tok == "" {
+		tok = env.getenv(envToken)
+	}
+	if tok == "" {
+		if !loopbackHost(parsed.Hostname()) {
+			return nil, fmt.Errorf("the server at %s is not on this machine: pass --token or set %s", u, envToken)
+		}
+		secret, err := auth.LoadSecret(dir)
+		if err != nil {
+			return nil, fmt.Errorf("no token for the server at %s (pass --token or set %s): %w", u, envToken, err)
+		}
+		user := env.getenv(envCLIUser)
+		if user == "" {
+			user = "cli"
+		}
+		// Whoever can read the server's secret can mint any token; the CLI
+		// mints one for itself, with the admin role, for this command only.
+		if tok, err = auth.Issue(secret, user, []string{"admin"}, cliTokenTTL); err != nil {
+			return nil, err
+		}
+	}
+	c, err := grimoire.New(u, grimoire.WithToken(tok), grimoire.WithUserAgent("grimoire-cli"))
+	if err != nil {
+		return nil, err
+	}
+	return &remote{Client: c, url: u}, nil
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localOnly refuses a flag that works only with the data directory open.
+func localOnly(r *remote, flagName string, set bool, instead string) error {
+	if r == nil || !set {
+		return nil
+	}
+	return fmt.Errorf("%s works only on the data directory itself, not through the server at %s; %s", flagName, r.url, instead)
+}
+
+// runRemote saves the spell file on the server (a new version when it
+// changed) and runs it there, printing what run prints locally.
+func runRemote(ctx context.Context, env *cliEnv, r *remote, path string, inputs inputFlags, opts []grimoire.RunOption) int {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return fail(env, err)
+	}
+	spell, _, err := graph.ParseSpell(doc)
+	if err != nil {
+		return fail(env, fmt.Errorf("%s: %w", path, err))
+	}
+	id := spell.ID
+	if id == "" {
+		id = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	v, err := r.PutSpell(ctx, id, doc)
+	if err != nil {
+		return fail(env, err)
+	}
+	fmt.Fprintf(env.stderr, "spell: %s version %d (%s), saved on the server\n", id, v.Version, shortHash(v.Hash))
+	opts = append(opts, grimoire.WithInputOrder(inputs.order...))
+	st, err := r.Stream(ctx, id, nonNilMap(inputs.values), opts...)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer st.Close()
+	return printRemoteRun(env, st, "")
+}
+
+// printRemoteRun follows a run's events to its end and prints its outputs
+// as one JSON object, as a local run does.
+func printRemoteRun(env *cliEnv, st *grimoire.EventStream, note string) int {
+	named := false
+	for st.Next() {
+		if e := st.Event(); !named && e.RunID != "" {
+			fmt.Fprintf(env.stderr, "run: %s%s\n", e.RunID, note)
+			named = true
+		}
+	}
+	res, err := st.Wait()
+	if err != nil {
+		return fail(env, err)
+	}
+	if err := json.NewEncoder(env.stdout).Encode(nonNilMap(res.Outputs)); err != nil {
+		return fail(env, err)
+	}
+	return 0
+}
+
+func shortHash(h string) string {
+	h = strings.TrimPrefix(h, "sha256:")
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// replayRemote prints a run's timeline (or, with asJSON, its recorded
+// events) as the server has them.
+func replayRemote(ctx context.Context, env *cliEnv, r *remote, runID string, asJSON bool, width int) int {
+	if asJSON {
+		evs, err := r.Events(ctx, runID, 0)
+		if err != nil {
+			return fail(env, err)
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetEscapeHTML(false)
+		for _, e := range evs {
+			if err := enc.Encode(json.RawMessage(e.Raw)); err != nil {
+				return fail(env, err)
+			}
+		}
+		return 0
+	}
+	raw, err := r.Timeline(ctx, runID)
+	if err != nil {
+		return fail(env, err)
+	}
+	var tl history.Timeline
+	if err := json.Unmarshal(raw, &tl); err != nil {
+		return fail(env, fmt.Errorf("the server's timeline of run %s: %w", runID, err))
+	}
+	printTimeline(env, &tl, width)
+	return 0
+}
+
+// forkRemote forks a run on the server and follows the new run.
+func forkRemote(ctx context.Context, env *cliEnv, r *remote, runID string, req grimoire.ForkRequest) int {
+	f, err := r.Fork(ctx, runID, req)
+	if err != nil {
+		return fail(env, err)
+	}
+	st, err := r.Follow(ctx, f.RunID, 0)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer st.Close()
+	return printRemoteRun(env, st, fmt.Sprintf(" (fork of %s from %s; recomputing %s)", f.ParentRunID, f.FromNode, strings.Join(f.Recompute, ", ")))
+}
