@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,40 @@ func TestDevLLMServes(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("dev-llm did not stop with its context")
+	}
+}
+
+// TestRunFollowShowsNodesAndTokens: --follow shows each node and the
+// streamed tokens on stderr; --json prints every event as a JSON line,
+// the last the run's end with its outputs.
+func TestRunFollowShowsNodesAndTokens(t *testing.T) {
+	data := t.TempDir()
+	out, errs, code := cli(t, data, "run", "../../examples/chat.json", "--dev-llm", "--dev-llm-rate", "200", "--follow", "--input", "question=What is a spell?")
+	if code != 0 || strings.TrimSpace(out) != `{"answer":"What is a spell?"}` {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for _, want := range []string{"▸ llm (Chat Completion)", "  llm │ What is a spell?\n", "✓ llm ", "✓ answer ", "completed"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	out, errs, code = cli(t, data, "run", "../../examples/hello.json", "--json", "--input", "name=Ada")
+	if code != 0 {
+		t.Fatalf("--json: exit %d, stderr %q", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var types []string
+	var last struct {
+		Type    string
+		Outputs map[string]any
+	}
+	for _, l := range lines {
+		if err := json.Unmarshal([]byte(l), &last); err != nil {
+			t.Fatalf("line %q is not JSON: %v", l, err)
+		}
+		types = append(types, last.Type)
+	}
+	if types[0] != "run:start" || last.Type != "run:completed" || last.Outputs["greeting"] != "Hello, Ada!" || !slices.Contains(types, "node:end") {
+		t.Errorf("--json events %v, last %+v", types, last)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
@@ -26,6 +25,8 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
 	var rf remoteFlags
 	rf.register(fs)
+	follow := fs.Bool("follow", isTerminal(env.stderr), "show each node as it starts and ends, and streamed tokens, on stderr (default on a terminal)")
+	asJSON := fs.Bool("json", false, "print every run event as a JSON line on stdout (docs/protocol.md), the last one the run's end")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire fork RUN_ID --from NODE_ID [--input NAME=VALUE]... [--no-cache]")
 		fs.PrintDefaults()
@@ -42,7 +43,7 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 		return fail(env, err)
 	}
 	if srv != nil {
-		return forkRemote(ctx, env, srv, fs.Arg(0), grimoire.ForkRequest{FromNode: *from, Inputs: inputs.values, NoCache: *noCache})
+		return forkRemote(ctx, env, srv, fs.Arg(0), grimoire.ForkRequest{FromNode: *from, Inputs: inputs.values, NoCache: *noCache}, watchFlags(env, *follow, *asJSON))
 	}
 	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
 	if err != nil {
@@ -56,20 +57,6 @@ func cmdFork(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	spec := runs.ForkSpec(plan, "", "")
 	spec.NoCache = *noCache
-	run, err := rt.Executor.Start(ctx, spec)
-	if err != nil {
-		return fail(env, err)
-	}
-	fmt.Fprintf(env.stderr, "run: %s (fork of %s from %s; recomputing %s)\n", run.ID(), plan.ParentRunID, plan.FromNode, strings.Join(plan.Recompute, ", "))
-	out, err := run.Wait(context.WithoutCancel(ctx))
-	if err != nil {
-		return fail(env, err)
-	}
-	if err := outcomeError(out); err != nil {
-		return fail(env, err)
-	}
-	if err := json.NewEncoder(env.stdout).Encode(nonNilMap(out.Outputs)); err != nil {
-		return fail(env, err)
-	}
-	return 0
+	note := fmt.Sprintf(" (fork of %s from %s; recomputing %s)", plan.ParentRunID, plan.FromNode, strings.Join(plan.Recompute, ", "))
+	return startAndWait(ctx, env, rt, watchFlags(env, *follow, *asJSON), note, spec)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/projections/history"
 	"github.com/grimoire-run/grimoire/server/auth"
+	"github.com/grimoire-run/grimoire/server/protocol"
 )
 
 // The CLI beside a running server: `serve` writes the address it listens on
@@ -181,7 +182,7 @@ func localOnly(r *remote, flagName string, set bool, instead string) error {
 
 // runRemote saves the spell file on the server (a new version when it
 // changed) and runs it there, printing what run prints locally.
-func runRemote(ctx context.Context, env *cliEnv, r *remote, path string, inputs inputFlags, opts []grimoire.RunOption) int {
+func runRemote(ctx context.Context, env *cliEnv, r *remote, path string, inputs inputFlags, opts []grimoire.RunOption, p *progress) int {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return fail(env, err)
@@ -205,22 +206,32 @@ func runRemote(ctx context.Context, env *cliEnv, r *remote, path string, inputs 
 		return fail(env, err)
 	}
 	defer st.Close()
-	return printRemoteRun(env, st, "")
+	return printRemoteRun(env, st, "", p)
 }
 
 // printRemoteRun follows a run's events to its end and prints its outputs
 // as one JSON object, as a local run does.
-func printRemoteRun(env *cliEnv, st *grimoire.EventStream, note string) int {
+func printRemoteRun(env *cliEnv, st *grimoire.EventStream, note string, p *progress) int {
 	named := false
 	for st.Next() {
-		if e := st.Event(); !named && e.RunID != "" {
+		e := st.Event()
+		if !named && e.RunID != "" {
 			fmt.Fprintf(env.stderr, "run: %s%s\n", e.RunID, note)
 			named = true
+		}
+		if p != nil {
+			var m protocol.Message
+			if err := json.Unmarshal(e.Raw, &m); err == nil {
+				p.show(m)
+			}
 		}
 	}
 	res, err := st.Wait()
 	if err != nil {
 		return fail(env, err)
+	}
+	if p != nil && p.enc != nil {
+		return 0
 	}
 	if err := json.NewEncoder(env.stdout).Encode(nonNilMap(res.Outputs)); err != nil {
 		return fail(env, err)
@@ -266,7 +277,7 @@ func replayRemote(ctx context.Context, env *cliEnv, r *remote, runID string, asJ
 }
 
 // forkRemote forks a run on the server and follows the new run.
-func forkRemote(ctx context.Context, env *cliEnv, r *remote, runID string, req grimoire.ForkRequest) int {
+func forkRemote(ctx context.Context, env *cliEnv, r *remote, runID string, req grimoire.ForkRequest, p *progress) int {
 	f, err := r.Fork(ctx, runID, req)
 	if err != nil {
 		return fail(env, err)
@@ -276,5 +287,5 @@ func forkRemote(ctx context.Context, env *cliEnv, r *remote, runID string, req g
 		return fail(env, err)
 	}
 	defer st.Close()
-	return printRemoteRun(env, st, fmt.Sprintf(" (fork of %s from %s; recomputing %s)", f.ParentRunID, f.FromNode, strings.Join(f.Recompute, ", ")))
+	return printRemoteRun(env, st, fmt.Sprintf(" (fork of %s from %s; recomputing %s)", f.ParentRunID, f.FromNode, strings.Join(f.Recompute, ", ")), p)
 }

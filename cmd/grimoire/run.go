@@ -99,6 +99,8 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	dev.register(fs, "dev-llm-")
 	var rf remoteFlags
 	rf.register(fs)
+	follow := fs.Bool("follow", isTerminal(env.stderr), "show each node as it starts and ends, and streamed tokens, on stderr (default on a terminal)")
+	asJSON := fs.Bool("json", false, "print every run event as a JSON line on stdout (docs/protocol.md), the last one the run's end")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire run SPELL.json [--input NAME=VALUE]... [--inputs-json FILE] [--spells DIR] [--server URL]")
 		fs.PrintDefaults()
@@ -142,7 +144,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		if *allowExtra {
 			opts = append(opts, grimoire.WithExtraInputs())
 		}
-		return runRemote(ctx, env, srv, fs.Arg(0), inputs, opts)
+		return runRemote(ctx, env, srv, fs.Arg(0), inputs, opts, watchFlags(env, *follow, *asJSON))
 	}
 	if *devLLM {
 		devEnv, stop, err := dev.withDevLLM(env)
@@ -152,7 +154,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		defer stop()
 		env = devEnv
 	}
-	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
+	ro := runtimeOptions{DataDir: *dataDir, NoProjections: true}
+	if *follow || *asJSON {
+		ro.Linger = serveLinger // events shown as they happen: append them sooner
+	}
+	rt, err := openRuntime(ctx, env, ro)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -168,20 +174,53 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	if *spellsDir != "" {
 		rt.Runner.Spells = spellSources{&dirSpells{dir: *spellsDir}, rt.Library}
 	}
-	run, err := rt.Executor.Start(ctx, runs.RunSpec{
+	return startAndWait(ctx, env, rt, watchFlags(env, *follow, *asJSON), "", runs.RunSpec{
 		Spell: spell, Inputs: nonNilMap(inputs.values), InputOrder: inputs.order, Entry: *entry, Source: "cli", NoCache: *noCache,
 		AllowExtraInputs: *allowExtra,
 	})
-	if err != nil {
+}
+
+// watchFlags is the progress --follow and --json ask for (nil: none).
+func watchFlags(env *cliEnv, follow, asJSON bool) *progress {
+	if !follow && !asJSON {
+		return nil
+	}
+	return newProgress(env, asJSON)
+}
+
+// startAndWait starts a run in this process, shows it with p (when not
+// nil), waits for its end and prints its outputs (unless p prints JSON
+// events: their last one holds them).
+func startAndWait(ctx context.Context, env *cliEnv, rt *runtime, p *progress, note string, spec runs.RunSpec) int {
+	var run *runs.Run
+	start := func() (string, error) {
+		var err error
+		if run, err = rt.Executor.Start(ctx, spec); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(env.stderr, "run: %s%s\n", run.ID(), note)
+		return run.ID(), nil
+	}
+	stopWatching := func() {}
+	if p != nil {
+		_, wait, err := followLocal(ctx, rt.Bus, p, start)
+		if err != nil {
+			return fail(env, err)
+		}
+		stopWatching = wait
+	} else if _, err := start(); err != nil {
 		return fail(env, err)
 	}
-	fmt.Fprintln(env.stderr, "run:", run.ID())
 	out, err := run.Wait(context.WithoutCancel(ctx))
+	stopWatching()
 	if err != nil {
 		return fail(env, err)
 	}
 	if err := outcomeError(out); err != nil {
 		return fail(env, err)
+	}
+	if p != nil && p.enc != nil {
+		return 0
 	}
 	enc := json.NewEncoder(env.stdout)
 	if err := enc.Encode(nonNilMap(out.Outputs)); err != nil {

@@ -119,9 +119,12 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 	}
 
 	// The model spell runs against the server's development stand-in.
-	chat := cli("run", "examples/chat.json", "--dev-llm", "--input", "question=What is a spell?")
+	chat := cli("run", "examples/chat.json", "--dev-llm", "--follow", "--input", "question=What is a spell?")
 	if chat.code != 0 || strings.TrimSpace(chat.out) != `{"answer":"What is a spell?"}` {
 		t.Fatalf("run chat: %+v", chat)
+	}
+	if !strings.Contains(chat.errs, "  llm │ What is a spell?") || !strings.Contains(chat.errs, "--dev-llm ignored") {
+		t.Errorf("run chat --follow through the server: %q", chat.errs)
 	}
 
 	// History: replay and fork go through the server too.
