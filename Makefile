@@ -2,6 +2,7 @@
 #   make run    build and start the server with embedded defaults and the demo spell
 #   make test   install/start what the tests need, then run every test (with -race)
 #   make bench  run the benchmarks behind docs/benchmarks.md
+#   make sdk    build client-sdk/js and pack it: bin/grimoire-run-client-VERSION.tgz (npm install that file)
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -11,7 +12,7 @@ DATA       ?= $(CURDIR)/data
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 export CACHE
 
-.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean docs
+.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean docs sdk
 
 all: build
 
@@ -41,6 +42,12 @@ test: services test-deps
 	$(GO) vet ./...
 	$(GO) test $(GOTESTFLAGS) ./...
 	$(MAKE) test-js
+
+# The SDK's npm tarball (npm pack runs the build through prepack); the last
+# line printed is its path.
+sdk: client-sdk/js/node_modules/.package-lock.json
+	@mkdir -p bin
+	@cd client-sdk/js && tgz=$$(npm pack --silent --pack-destination "$(CURDIR)/bin" | tail -n 1) && echo "$(CURDIR)/bin/$$tgz"
 
 test-js:
 	@if [ -f client-sdk/js/package.json ]; then cd client-sdk/js && npm test; fi

@@ -88,6 +88,7 @@ func New(opts Options) (*Server, error) {
 	s.handler = s.io.ServeHandler(so)
 	// After Socket.IO's own "connection" listener, which this one must follow.
 	s.io.Engine().On("connection", openReadGate)
+	s.io.Engine().On("connection", hangUpOnClose)
 	root := s.io.Of("/", nil)
 	root.Use(s.authenticate)
 	root.On("connection", func(args ...any) {
