@@ -414,10 +414,66 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{envLinger, "soon", "want a duration"},
 		{envStoreBackgroundRate, "16MB", "want MiB/s"},
 		{envStoreBackgroundRate, "-1", "want MiB/s"},
+		{envMaxBodyMB, "4MiB", "want a number of MiB"},
+		{envMaxRuns, "0", "want a positive number"},
+		{envSyncTimeout, "forever", "want a duration"},
 	} {
 		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), tc.key: tc.value}, "serve", "--addr", "127.0.0.1:0")
 		if code == 0 || !strings.Contains(errs, tc.key) || !strings.Contains(errs, tc.want) {
 			t.Errorf("%s=%s: exit %d, stderr %q", tc.key, tc.value, code, errs)
 		}
+	}
+}
+
+// Help is on stdout with exit 0, for every command and in both spellings,
+// and lists every flag (serve: every environment variable too).
+func TestHelpConventions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help", "run"}, []string{"usage: grimoire run", "-allow-extra-inputs", "-server URL"}},
+		{[]string{"run", "--help"}, []string{"usage: grimoire run", "-follow"}},
+		{[]string{"serve", "--help"}, []string{"-dev-llm", "GRIMOIRE_OPENAI_BASE_URL", envMaxBodyMB, envLogFormat, "GRIMOIRE_JWT_SECRET"}},
+		{[]string{"events", "-h"}, []string{"events tail flags:", "-stream-prefix", "events prune flags:", "-chunks-older-than"}},
+		{[]string{"help", "projections"}, []string{"projections status", "-wait"}},
+		{[]string{"token", "-h"}, []string{"-init", "-ttl"}},
+		{[]string{"--help"}, []string{"usage: grimoire COMMAND", "dev-llm", "spells"}},
+	} {
+		out, errs, code := cli(t, t.TempDir(), tc.args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errs)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	if _, errs, code := cli(t, t.TempDir(), "help", "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("help of an unknown command: exit %d %q", code, errs)
+	}
+}
+
+// GRIMOIRE_LOG_FORMAT=json: every log line is one JSON object.
+func TestJSONLogFormat(t *testing.T) {
+	_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), envLogFormat: "json"},
+		"run", "../../examples/chat.json", "--dev-llm", "--dev-llm-rate", "0", "--dev-llm-fault", "error", "--input", "question=x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	found := false
+	for _, line := range strings.Split(errs, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line %q is not JSON: %v", line, err)
+		}
+		found = found || (rec["msg"] == "retrying inference call" && rec["level"] == "WARN")
+	}
+	if !found {
+		t.Errorf("no JSON retry log line in %q", errs)
 	}
 }

@@ -41,6 +41,14 @@ func cmdEvents(ctx context.Context, env *cliEnv, args []string) int {
 	if len(args) == 0 || args[0] != "tail" {
 		fmt.Fprintln(env.stderr, "usage: grimoire events tail [--stream-prefix run-] [--type T] [--from POSITION] [--no-follow] [--json]")
 		fmt.Fprintln(env.stderr, "       grimoire events prune --chunks-older-than 30d [--dry-run]   (docs/retention.md)")
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			fmt.Fprintln(env.stderr, "\nevents tail flags:")
+			cmdEvents(ctx, env, []string{"tail", "-h"})
+			fmt.Fprintln(env.stderr, "\nevents prune flags:")
+			cmdEventsPrune(ctx, env, []string{"-h"})
+		} else if len(args) > 0 {
+			fmt.Fprintf(env.stderr, "\ngrimoire events: unknown subcommand %q\n", args[0])
+		}
 		return 2
 	}
 	fs := flag.NewFlagSet("events tail", flag.ContinueOnError)

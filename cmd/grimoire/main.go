@@ -50,12 +50,16 @@ func main() {
 }
 
 func runCLI(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(env.stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if isHelpFlag(args[0]) || (args[0] == "help" && len(args) == 1) {
+		usage(env.stdout)
 		return 0
+	}
+	if args[0] == "help" {
+		return commandHelp(ctx, env, args[1], args[2:])
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -63,7 +67,42 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 		usage(env.stderr)
 		return 2
 	}
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if isHelpFlag(a) {
+			return commandHelp(ctx, env, args[0], args[1:])
+		}
+	}
 	return cmd.run(ctx, env, args[1:])
+}
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
+// commandHelp prints a command's help (its usage and every flag) on
+// stdout and exits 0, for `grimoire help CMD` and `grimoire CMD --help`.
+// Subcommands before the flag keep theirs: `events tail -h`.
+func commandHelp(ctx context.Context, env *cliEnv, name string, args []string) int {
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.stderr, "grimoire help: unknown command %q\n\n", name)
+		usage(env.stderr)
+		return 2
+	}
+	var sub []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		sub = append(sub, a)
+	}
+	help := *env
+	help.stderr = env.stdout
+	if code := cmd.run(ctx, &help, append(sub, "-h")); code != 2 && code != 0 {
+		return code
+	}
+	return 0
 }
 
 func usage(w io.Writer) {

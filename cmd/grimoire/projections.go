@@ -19,8 +19,15 @@ func init() {
 
 func cmdProjections(ctx context.Context, env *cliEnv, args []string) int {
 	usageLine := "usage: grimoire projections status [--json] | grimoire projections rebuild NAME"
-	if len(args) == 0 {
+	if len(args) == 0 || (args[0] != "status" && args[0] != "rebuild") {
 		fmt.Fprintln(env.stderr, usageLine)
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			fmt.Fprintln(env.stderr, "\nflags (status and rebuild):")
+			return cmdProjections(ctx, env, []string{"status", "-h"})
+		}
+		if len(args) > 0 {
+			fmt.Fprintf(env.stderr, "\ngrimoire projections: unknown subcommand %q\n", args[0])
+		}
 		return 2
 	}
 	fs := flag.NewFlagSet("projections "+args[0], flag.ContinueOnError)

@@ -117,9 +117,17 @@ func newCatalog(env *cliEnv) *nodes.Registry {
 }
 
 // stderrLogger logs warnings and errors as text on the command's stderr.
+// GRIMOIRE_LOG_FORMAT=json makes it one JSON object per line.
 func stderrLogger(env *cliEnv, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(strings.TrimSpace(env.getenv(envLogFormat)), "json") {
+		return slog.New(slog.NewJSONHandler(env.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, opts))
 }
+
+// envLogFormat selects the log format: text (default) or json.
+const envLogFormat = "GRIMOIRE_LOG_FORMAT"
 
 // openStore opens the event store the environment names: EventStoreDB when
 // GRIMOIRE_EVENTSTORE_URL is set, else the embedded store in dir/log. Large

@@ -11,8 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/grimoire-run/grimoire/events/bus"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/internal/gcpace"
 	"github.com/grimoire-run/grimoire/server"
@@ -38,7 +40,70 @@ const (
 	envLogLevel       = "GRIMOIRE_LOG_LEVEL"
 	envLinger         = "GRIMOIRE_RECORD_LINGER"  // how long a run's events gather before an append
 	envGCHeadroom     = "GRIMOIRE_GC_HEADROOM_MB" // heap growth between collections; 0 leaves GOGC at 100
+	envMaxBodyMB      = "GRIMOIRE_MAX_BODY_MB"
+	envMaxRuns        = "GRIMOIRE_MAX_RUNS_PER_USER"
+	envMaxSpells      = "GRIMOIRE_MAX_LOADED_SPELLS"
+	envSyncTimeout    = "GRIMOIRE_SYNC_TIMEOUT"
 )
+
+// serveEnv is every environment variable serve reads, for `serve -h`.
+var serveEnv = []struct{ name, about string }{
+	{envAddr, "where to listen (default 127.0.0.1:8080)"},
+	{envData, "data directory (default ./data)"},
+	{envLogLevel, "debug, info (default), warn, error"},
+	{envLogFormat, "text (default) or json: one JSON object per log line"},
+	{auth.SecretEnv, "HS256 secret, at least 32 bytes (default: generated into the data directory)"},
+	{envJWTPublicKeys, "RS256/ES256 public key PEM files, comma-separated"},
+	{envJWKSURL, "a JWKS URL for RS256/ES256 tokens"},
+	{envJWTIssuer + ", " + envJWTAudience, "required issuer and audience of tokens"},
+	{envAllowedOrigins, "browser origins allowed on the socket, comma-separated"},
+	{envMaxBodyMB, "largest REST request body in MiB (default 4)"},
+	{envMaxRuns, "runs in progress at once per user (default 16)"},
+	{envMaxSpells, "spells loaded at once per socket (default 32)"},
+	{envSyncTimeout, "longest mode=sync run request (default 5m)"},
+	{envEventStore, "EventStoreDB instead of the embedded log (esdb://host:2113?tls=false)"},
+	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
+	{"GRIMOIRE_OPENAI_BASE_URL, _API_KEY, _MODEL, _EMBEDDING_MODEL, _MODEL_ALIASES, _CONFIG", "the OpenAI-compatible model endpoints (docs/services.md)"},
+	{"GRIMOIRE_EMBEDDER", "local or openai"},
+	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
+	{"GRIMOIRE_EMBED_BATCH_WAIT", "most time micro-batching adds to an embedding call (default 5ms; 0 off)"},
+	{envPrices, "JSON price table by model, for the usage model's costs"},
+	{envLinger, "how long a run's events gather before one append (default 2ms)"},
+	{envGCHeadroom, "heap growth between collections in MiB (default 64; 0: Go's default)"},
+	{envStoreBackgroundRate, "embedded log's background write rate in MiB/s (default 16; 0 unpaced)"},
+}
+
+// serveLimits reads the limits the environment sets.
+func serveLimits(env *cliEnv) (server.Limits, error) {
+	var l server.Limits
+	if v := env.getenv(envMaxBodyMB); v != "" {
+		mb, err := strconv.ParseFloat(v, 64)
+		if err != nil || mb <= 0 || mb > 1024 {
+			return l, fmt.Errorf("%s=%q: want a number of MiB from 0 to 1024, such as 4", envMaxBodyMB, v)
+		}
+		l.MaxBodyBytes = int64(mb * (1 << 20))
+	}
+	for _, c := range []struct {
+		name string
+		into *int
+	}{{envMaxRuns, &l.MaxRunsPerUser}, {envMaxSpells, &l.MaxLoadedSpells}} {
+		if v := env.getenv(c.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return l, fmt.Errorf("%s=%q: want a positive number", c.name, v)
+			}
+			*c.into = n
+		}
+	}
+	if v := env.getenv(envSyncTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return l, fmt.Errorf("%s=%q: want a duration such as 5m", envSyncTimeout, v)
+		}
+		l.SyncTimeout = d
+	}
+	return l, nil
+}
 
 // serveLinger: the server shows node events to live editors, so it appends
 // a run's events sooner than the recorder's default (20ms, which favours
@@ -54,11 +119,25 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	devLLM := fs.Bool("dev-llm", false, "start a development stand-in for the model endpoint (grimoire dev-llm) and use it")
 	var dev devLLMFlags
 	dev.register(fs, "dev-llm-")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: grimoire serve [--addr HOST:PORT] [--data DIR] [--no-demo] [--dev-llm]\n\nflags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(env.stderr, "\nenvironment:")
+		tw := tabwriter.NewWriter(env.stderr, 0, 4, 2, ' ', 0)
+		for _, e := range serveEnv {
+			fmt.Fprintf(tw, "  %s\t%s\n", e.name, e.about)
+		}
+		tw.Flush()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 0 {
 		return usageError(env, fs, "serve takes no arguments, got %q", fs.Args())
+	}
+	limits, err := serveLimits(env)
+	if err != nil {
+		return fail(env, err)
 	}
 	if *devLLM {
 		devEnv, stop, err := dev.withDevLLM(env)
@@ -107,7 +186,7 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	opts := server.Options{
 		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
-		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log,
+		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log, Limits: limits,
 		Socket:   socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
 		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
 	}

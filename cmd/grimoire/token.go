@@ -31,6 +31,9 @@ func (r *roleFlags) Set(s string) error {
 func cmdToken(ctx context.Context, env *cliEnv, args []string) int {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(env.stderr, "usage: grimoire token create --user NAME [--role analyst] [--ttl 24h] [--data DIR] [--init]")
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			return cmdToken(ctx, env, []string{"create", "-h"})
+		}
 		return 2
 	}
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)

@@ -440,10 +440,24 @@ function connectError(url: string, err: Error & { data?: { code?: string; messag
   return new ConnectionError('connect_failed', `connect to ${url}: ${err?.message ?? String(err)}`, { cause: err });
 }
 
-function newRunID(): string {
-  const bytes = new Uint8Array(12);
-  globalThis.crypto.getRandomValues(bytes);
-  return 'r_' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * A run id in the server's own format (server/runs/runid.go): 26 Crockford
+ * base32 digits of a ULID, 48 bits of milliseconds then 80 random bits, so
+ * ids from every caller look alike and sort by creation time.
+ */
+export function newRunID(now: number = Date.now()): string {
+  const random = new Uint8Array(10);
+  globalThis.crypto.getRandomValues(random);
+  let n = BigInt(Math.floor(now)) & ((1n << 48n) - 1n);
+  for (const b of random) n = (n << 8n) | BigInt(b);
+  let out = '';
+  for (let i = 0; i < 26; i++) {
+    out = CROCKFORD[Number(n & 31n)] + out;
+    n >>= 5n;
+  }
+  return out;
 }
 
 /** A spell loaded on a connection. */

@@ -1,5 +1,5 @@
 // @grimoire-run/client: the TypeScript client of a Grimoire server.
-export { connect, GrimoireClient, Spell, Run } from './client.js';
+export { connect, GrimoireClient, Spell, Run, newRunID } from './client.js';
 export type { ConnectOptions, ClientEvents, RunEvents, RunOptions, RunStatus, TokenSource } from './client.js';
 export { replay, nodeResultsFromEvents, sameJSON, BUILTIN_NODE_TYPES } from './replay.js';
 export type { NodeTypeInfo, ReplayContext, ReplayHook, ReplayWorkers, ReplayOptions, ReplayReport } from './replay.js';

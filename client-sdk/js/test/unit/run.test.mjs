@@ -75,3 +75,16 @@ test('the CommonJS build exports the same API', () => {
   assert.equal(typeof cjs.replay, 'function');
   assert.equal(typeof cjs.Run, 'function');
 });
+
+test('newRunID: the server run id format (a ULID: 26 Crockford base32 digits, time first)', async () => {
+  const { newRunID } = await import('../../dist/esm/index.js');
+  const at = Date.UTC(2026, 11, 6, 5, 0, 0, 123);
+  const id = newRunID(at);
+  assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+  // The first 10 digits are the 48-bit milliseconds.
+  let ms = 0n;
+  for (const c of id.slice(0, 10)) ms = ms * 32n + BigInt('0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(c));
+  assert.equal(Number(ms), at);
+  assert.ok(newRunID(at) < newRunID(at + 1), 'ids sort by creation time');
+  assert.notEqual(newRunID(at), newRunID(at), 'the random part differs');
+});
