@@ -89,6 +89,29 @@ func TestValidateCatchesTyposAndSyntaxErrors(t *testing.T) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
 	}
+	// --json: the same problems as a list, each with its node and field.
+	out, _, code = cli(t, t.TempDir(), "validate", "--json", bad, "../../examples/hello.json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 1 || len(lines) != 2 {
+		t.Fatalf("--json: exit %d\n%s", code, out)
+	}
+	var first, second validation
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range first.Problems {
+		got[p.NodeID+" "+p.Field] = p.Message
+	}
+	if first.OK || !strings.Contains(got["greet type"], `did you mean "Text Template"?`) || !strings.Contains(got["code config"], "line 2") {
+		t.Errorf("--json problems: %+v", first)
+	}
+	if !second.OK || len(second.Problems) != 0 {
+		t.Errorf("--json good file: %+v", second)
+	}
 }
 
 func TestRunRefusesInputsTheSpellDoesNotRead(t *testing.T) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,12 +18,13 @@ func init() {
 func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object per file: {file, ok, problems: [{nodeId, port, field, message}], error}")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: grimoire validate SPELL.json [SPELL.json...]")
+		fmt.Fprintln(env.stderr, "usage: grimoire validate SPELL.json [SPELL.json...] [--json]")
 		fmt.Fprintln(env.stderr, "       grimoire validate DIR...   (a compatibility report over every .json file in DIR, as import --check)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -34,12 +37,20 @@ func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
 			if err != nil {
 				return fail(env, err)
 			}
-			return reportCompatibility(env, paths, false)
+			return reportCompatibility(env, paths, *asJSON)
 		}
 	}
 	catalog := newCatalog(env)
 	code := 0
+	enc := json.NewEncoder(env.stdout)
+	enc.SetEscapeHTML(false)
 	for _, path := range fs.Args() {
+		if *asJSON {
+			if !validateJSON(enc, path, catalog) {
+				code = 1
+			}
+			continue
+		}
 		if _, err := loadSpellFile(path, catalog); err != nil {
 			fmt.Fprintf(env.stdout, "%s:\n%v\n", path, err)
 			code = 1
@@ -52,6 +63,31 @@ func cmdValidate(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}
 	return code
+}
+
+// validation is one file's result in validate --json.
+type validation struct {
+	File     string          `json:"file"`
+	OK       bool            `json:"ok"`
+	Problems []graph.Problem `json:"problems,omitempty"`
+	// Error is a problem that is not a node's: the file does not read or
+	// parse.
+	Error string `json:"error,omitempty"`
+}
+
+func validateJSON(enc *json.Encoder, path string, catalog graph.Catalog) bool {
+	v := validation{File: path, OK: true}
+	if _, err := loadSpellFile(path, catalog); err != nil {
+		v.OK = false
+		var ve *graph.ValidationError
+		if errors.As(err, &ve) {
+			v.Problems = ve.Problems
+		} else {
+			v.Error = err.Error()
+		}
+	}
+	_ = enc.Encode(v)
+	return v.OK
 }
 
 // loadSpellFile reads, parses (either format) and validates a spell file.
