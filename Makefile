@@ -12,7 +12,7 @@ DATA       ?= $(CURDIR)/data
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 export CACHE
 
-.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean docs sdk
+.PHONY: all build run test test-go test-js bench lint services npm-deps chromium clean docs fuzz sdk
 
 all: build
 
@@ -58,6 +58,18 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Every fuzz target for FUZZTIME each (their corpora under testdata/fuzz
+# run with `make test` too).
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for f in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 clean:
 	rm -rf bin bench.out

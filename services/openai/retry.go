@@ -195,7 +195,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return time.Duration(secs * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
+		d := t.Sub(now)
+		if d <= 0 || d > 1e6*time.Second { // as for seconds: a date that far ahead is nonsense
+			return 0
+		}
+		return d
 	}
 	return 0
 }
