@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -109,6 +110,9 @@ func TestVerify(t *testing.T) {
 		{"HS512 not allowed", hsOpts, sign(t, jwt.SigningMethodHS512, secret, base(nil), ""), ErrTokenInvalid, Identity{}},
 		{"not before", hsOpts, sign(t, jwt.SigningMethodHS256, secret, base(map[string]any{"nbf": now.Add(time.Minute).Unix()}), ""), ErrTokenInvalid, Identity{}},
 		{"garbage", hsOpts, "not.a.token", ErrTokenInvalid, Identity{}},
+		// NumericDates only: a string exp or nbf is a malformed token.
+		{"exp as a string", hsOpts, sign(t, jwt.SigningMethodHS256, secret, base(map[string]any{"exp": fmt.Sprint(now.Add(time.Hour).Unix())}), ""), ErrTokenInvalid, Identity{}},
+		{"nbf as a string", hsOpts, sign(t, jwt.SigningMethodHS256, secret, base(map[string]any{"nbf": "0"}), ""), ErrTokenInvalid, Identity{}},
 		{"issuer and audience ok", strict, sign(t, jwt.SigningMethodHS256, secret, base(map[string]any{"iss": "grimoire", "aud": []string{"editor", "x"}}), ""), nil,
 			Identity{User: "alice", Roles: []string{"analyst"}, Expires: now.Add(time.Hour)}},
 		{"wrong issuer", strict, sign(t, jwt.SigningMethodHS256, secret, base(map[string]any{"iss": "evil", "aud": "editor"}), ""), ErrTokenInvalid, Identity{}},

@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -119,6 +121,28 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 type claims struct {
 	jwt.RegisteredClaims
 	Roles []string `json:"roles,omitempty"`
+}
+
+// UnmarshalJSON refuses time claims that are not JSON numbers: RFC 7519
+// makes exp, nbf and iat NumericDates, and a string such as "exp":"9999999999"
+// (which a lenient decoder reads as a number) is a malformed token.
+func (c *claims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, k := range []string{"exp", "nbf", "iat"} {
+		v, ok := raw[k]
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+			return fmt.Errorf("claim %q must be a number of seconds (a NumericDate), not %s", k, v)
+		}
+	}
+	type plain claims
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // Verify checks token and returns its Identity. Errors wrap ErrNoToken,
