@@ -58,6 +58,9 @@ func newCode(svcs *Services) *graph.NodeType {
 				if err != nil || d <= 0 {
 					return nil, fmt.Errorf("config \"timeout\" %q: want a duration such as \"500ms\" or \"2s\"", s)
 				}
+				if lim, ok := svcs.Sandbox.(services.TimeoutLimiter); ok && d > lim.MaxTimeout() {
+					return nil, fmt.Errorf("config \"timeout\" %q is more than the server's maximum of %s (GRIMOIRE_CODE_MAX_TIMEOUT)", s, lim.MaxTimeout())
+				}
 				w.timeout = d
 			}
 			for k, v := range n.Config {

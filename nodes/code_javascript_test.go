@@ -10,6 +10,7 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
 	"github.com/grimoire-run/grimoire/services"
+	"github.com/grimoire-run/grimoire/services/jsvm"
 )
 
 func codeSpell(code string, cfg map[string]any) *graph.Spell {
@@ -123,5 +124,18 @@ func TestCodeNodeWithoutSandbox(t *testing.T) {
 	_, err := r.Run(context.Background(), codeSpell("function worker() { return {} }", nil), graph.RunRequest{})
 	if err == nil || !strings.Contains(err.Error(), "no code sandbox configured") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A Code node may not ask for more time than the sandbox allows: the spell
+// is refused when it is built, naming the maximum.
+func TestCodeNodeTimeoutIsCappedByTheServer(t *testing.T) {
+	c := newCatalog(nodes.Services{Sandbox: jsvm.New(jsvm.Options{MaxTimeout: 2 * time.Second})})
+	err := graph.Validate(codeSpell("function worker() { return {} }", map[string]any{"timeout": "87600h"}), c)
+	if err == nil || !strings.Contains(err.Error(), `config "timeout" "87600h" is more than the server's maximum of 2s`) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := graph.Validate(codeSpell("function worker() { return {} }", map[string]any{"timeout": "2s"}), c); err != nil {
+		t.Fatalf("a timeout at the maximum: %v", err)
 	}
 }

@@ -22,6 +22,13 @@ type SyntaxChecker interface {
 	CheckSyntax(source string) error
 }
 
+// TimeoutLimiter is a Sandbox whose calls may not ask for more than a
+// maximum time, so that a spell cannot hold a sandbox for as long as it
+// likes; a node type refuses a longer timeout when the spell is built.
+type TimeoutLimiter interface {
+	MaxTimeout() time.Duration
+}
+
 // SandboxCall defines a function in Source and calls it.
 type SandboxCall struct {
 	// Source is the script; running it must define Function.

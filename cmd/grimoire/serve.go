@@ -68,6 +68,7 @@ var serveEnv = []struct{ name, about string }{
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
 	{"GRIMOIRE_EMBED_BATCH_WAIT", "most time micro-batching adds to an embedding call (default 5ms; 0 off)"},
 	{envPrices, "JSON price table by model, for the usage model's costs"},
+	{envCodeMaxTimeout, "the most time a Code node may ask for in its timeout (default 30s)"},
 	{envLinger, "how long a run's events gather before one append (default 2ms)"},
 	{envGCHeadroom, "heap growth between collections in MiB (default 64; 0: Go's default)"},
 	{envStoreBackgroundRate, "embedded log's background write rate in MiB/s (default 16; 0 unpaced)"},

@@ -21,6 +21,7 @@ import (
 // Options bound every call. Zero fields take the defaults shown.
 type Options struct {
 	Timeout         time.Duration // per call, default 1s
+	MaxTimeout      time.Duration // the most a call may ask for, default 30s (longer asks are cut to it)
 	Grace           time.Duration // how long past the deadline Call waits for a stuck native call, default 250ms
 	Tick            time.Duration // watchdog sampling period, default 5ms
 	MaxCallStack    int           // JS call depth, default 1024
@@ -36,6 +37,10 @@ func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
 	}
+	if o.MaxTimeout <= 0 {
+		o.MaxTimeout = 30 * time.Second
+	}
+	o.Timeout = min(o.Timeout, o.MaxTimeout)
 	if o.Grace <= 0 {
 		o.Grace = 250 * time.Millisecond
 	}
@@ -90,6 +95,11 @@ func (s *Sandbox) Close() error {
 
 var _ services.SyntaxChecker = (*Sandbox)(nil)
 
+// MaxTimeout is the most time a call may ask for.
+func (s *Sandbox) MaxTimeout() time.Duration { return s.opts.MaxTimeout }
+
+var _ services.TimeoutLimiter = (*Sandbox)(nil)
+
 // CheckSyntax compiles source without running it. The program is cached, so
 // a call with the same source does not compile it again.
 func (s *Sandbox) CheckSyntax(source string) error {
@@ -138,6 +148,7 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	if timeout <= 0 {
 		timeout = s.opts.Timeout
 	}
+	timeout = min(timeout, s.opts.MaxTimeout)
 	timeoutErr := &services.LimitError{Err: services.ErrSandboxTimeout,
 		Message: fmt.Sprintf("exceeded its %s time limit", timeout)}
 
