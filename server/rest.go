@@ -43,6 +43,7 @@ func (s *Server) authenticated(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.Limits.MaxBodyBytes)
+		withBodyDeadline(w, r, s.opts.Limits.BodyTimeout)
 		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, ident)))
 	}
 }

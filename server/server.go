@@ -32,6 +32,14 @@ type Limits struct {
 	MaxBodyBytes int64
 	// SyncTimeout bounds a mode=sync run request (default 5 minutes).
 	SyncTimeout time.Duration
+	// BodyTimeout bounds the time a client takes to send a REST request
+	// body (default 30s); IdleTimeout how long an idle keep-alive
+	// connection is kept (default 60s).
+	BodyTimeout time.Duration
+	IdleTimeout time.Duration
+	// MaxConnsPerAddr is the most connections one client address may hold
+	// open at once; more are closed at accept (default 2048).
+	MaxConnsPerAddr int
 }
 
 func (l *Limits) defaults() {
@@ -46,6 +54,15 @@ func (l *Limits) defaults() {
 	}
 	if l.SyncTimeout <= 0 {
 		l.SyncTimeout = 5 * time.Minute
+	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = 30 * time.Second
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 60 * time.Second
+	}
+	if l.MaxConnsPerAddr <= 0 {
+		l.MaxConnsPerAddr = 2048
 	}
 }
 
@@ -189,7 +206,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.opts.Limits.IdleTimeout}
+	ln = limitPerAddr(ln, s.opts.Limits.MaxConnsPerAddr)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -440,6 +440,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{envMaxBodyMB, "4MiB", "want a number of MiB"},
 		{envMaxRuns, "0", "want a positive number"},
 		{envSyncTimeout, "forever", "want a duration"},
+		{envIdleTimeout, "-1s", "want a duration"},
+		{envMaxConns, "lots", "want a positive number"},
 	} {
 		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), tc.key: tc.value}, "serve", "--addr", "127.0.0.1:0")
 		if code == 0 || !strings.Contains(errs, tc.key) || !strings.Contains(errs, tc.want) {

@@ -44,6 +44,9 @@ const (
 	envMaxRuns        = "GRIMOIRE_MAX_RUNS_PER_USER"
 	envMaxSpells      = "GRIMOIRE_MAX_LOADED_SPELLS"
 	envSyncTimeout    = "GRIMOIRE_SYNC_TIMEOUT"
+	envBodyTimeout    = "GRIMOIRE_BODY_TIMEOUT"
+	envIdleTimeout    = "GRIMOIRE_IDLE_TIMEOUT"
+	envMaxConns       = "GRIMOIRE_MAX_CONNS_PER_ADDR"
 )
 
 // serveEnv is every environment variable serve reads, for `serve -h`.
@@ -61,6 +64,9 @@ var serveEnv = []struct{ name, about string }{
 	{envMaxRuns, "runs in progress at once per user (default 16)"},
 	{envMaxSpells, "spells loaded at once per socket (default 32)"},
 	{envSyncTimeout, "longest mode=sync run request (default 5m)"},
+	{envBodyTimeout, "longest time a client may take to send a REST body (default 30s)"},
+	{envIdleTimeout, "how long an idle keep-alive connection is kept (default 60s)"},
+	{envMaxConns, "connections one client address may hold open (default 2048)"},
 	{envEventStore, "EventStoreDB instead of the embedded log (esdb://host:2113?tls=false)"},
 	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
 	{"GRIMOIRE_OPENAI_BASE_URL, _API_KEY, _MODEL, _EMBEDDING_MODEL, _MODEL_ALIASES, _CONFIG", "the OpenAI-compatible model endpoints (docs/services.md)"},
@@ -87,7 +93,7 @@ func serveLimits(env *cliEnv) (server.Limits, error) {
 	for _, c := range []struct {
 		name string
 		into *int
-	}{{envMaxRuns, &l.MaxRunsPerUser}, {envMaxSpells, &l.MaxLoadedSpells}} {
+	}{{envMaxRuns, &l.MaxRunsPerUser}, {envMaxSpells, &l.MaxLoadedSpells}, {envMaxConns, &l.MaxConnsPerAddr}} {
 		if v := env.getenv(c.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -96,12 +102,17 @@ func serveLimits(env *cliEnv) (server.Limits, error) {
 			*c.into = n
 		}
 	}
-	if v := env.getenv(envSyncTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return l, fmt.Errorf("%s=%q: want a duration such as 5m", envSyncTimeout, v)
+	for _, c := range []struct {
+		name string
+		into *time.Duration
+	}{{envSyncTimeout, &l.SyncTimeout}, {envBodyTimeout, &l.BodyTimeout}, {envIdleTimeout, &l.IdleTimeout}} {
+		if v := env.getenv(c.name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return l, fmt.Errorf("%s=%q: want a duration such as 30s", c.name, v)
+			}
+			*c.into = d
 		}
-		l.SyncTimeout = d
 	}
 	return l, nil
 }
