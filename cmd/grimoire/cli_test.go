@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,12 +28,32 @@ func cli(t *testing.T, data string, args ...string) (string, string, int) {
 // cliWithEnv runs one command with exactly the given environment.
 func cliWithEnv(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
+	// Logs (from run goroutines) and the command write stderr at once, as
+	// they do to os.Stderr: the buffers are locked.
+	var out, errb lockedBuffer
 	env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	code := runCLI(ctx, env, args)
 	return out.String(), errb.String(), code
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func writeFile(t *testing.T, name, content string) string {
