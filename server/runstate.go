@@ -29,10 +29,22 @@ func (s *Server) runOwner(ctx context.Context, ident auth.Identity, runID string
 	if !ok {
 		return "", fmt.Errorf("run %q: its stream starts with %s", runID, evs[0].Type)
 	}
-	if req.User != ident.User && !mayRead(ident, req.User) {
+	if !mayReadRun(ident, req.User) {
 		return "", forbidden(fmt.Sprintf("run %q belongs to another user", runID))
 	}
 	return req.User, nil
+}
+
+// A run belongs to the user who started it. A run with no user (recorded
+// by the CLI on the data directory) is the operator's: analysts read it and
+// admins control it, other users see it as another's. Unlike a spell with
+// no owner (the demo), it is not everyone's.
+func mayReadRun(ident auth.Identity, owner string) bool {
+	return mayControlRun(ident, owner) || ident.HasRole("analyst")
+}
+
+func mayControlRun(ident auth.Identity, owner string) bool {
+	return (owner != "" && owner == ident.User) || ident.HasRole("admin")
 }
 
 // cancelRun stops a run in progress in this process.
@@ -41,7 +53,7 @@ func (s *Server) cancelRun(ctx context.Context, ident auth.Identity, runID strin
 	if err != nil {
 		return err
 	}
-	if !mayUse(ident, owner) {
+	if !mayControlRun(ident, owner) {
 		return forbidden(fmt.Sprintf("run %q belongs to another user", runID))
 	}
 	if !s.opts.Executor.Cancel(runID, "cancelled by "+ident.User) {
