@@ -45,6 +45,8 @@ func TypeOf(payload any) string {
 		return TypeSpellSaved
 	case SpellDeleted, *SpellDeleted:
 		return TypeSpellDeleted
+	case SpellShared, *SpellShared:
+		return TypeSpellShared
 	case StateWritten, *StateWritten:
 		return TypeStateWritten
 	}
@@ -116,6 +118,8 @@ func Decode(e RecordedEvent) (any, error) {
 		v, err = decodeAs[SpellSaved](e.Data)
 	case TypeSpellDeleted:
 		v, err = decodeAs[SpellDeleted](e.Data)
+	case TypeSpellShared:
+		v, err = decodeAs[SpellShared](e.Data)
 	case TypeStateWritten:
 		v, err = decodeAs[StateWritten](e.Data)
 	default:

@@ -143,6 +143,7 @@ const (
 	TypeRunCancelled    = "RunCancelled"
 	TypeSpellSaved      = "SpellSaved"
 	TypeSpellDeleted    = "SpellDeleted"
+	TypeSpellShared     = "SpellShared"
 	TypeStateWritten    = "StateWritten"
 )
 
@@ -321,10 +322,45 @@ type StateWritten struct {
 	Time       time.Time       `json:"time"`
 }
 
-// SpellDeleted records that a spell was deleted.
+// SpellDeleted records that a spell was deleted. The stream stays its
+// owner's (a tombstone): nobody else may save a spell under its id again.
 type SpellDeleted struct {
-	SpellID       string    `json:"spellId"`
-	Version       int       `json:"version,omitempty"`
+	SpellID string `json:"spellId"`
+	Version int    `json:"version,omitempty"`
+	// Owner is the deleted spell's owner; older events lack it (the last
+	// SpellSaved's metadata says it then).
+	Owner         string    `json:"owner,omitempty"`
+	User          string    `json:"user,omitempty"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	Time          time.Time `json:"time"`
+}
+
+// Sharing says who besides its owner may read and run a spell.
+type Sharing struct {
+	// Public lets every user read and run it.
+	Public bool `json:"public,omitempty"`
+	// Readers are the users it is shared with, by JWT subject.
+	Readers []string `json:"readers,omitempty"`
+}
+
+// Allows reports whether sharing lets user read the spell.
+func (s Sharing) Allows(user string) bool {
+	if s.Public {
+		return true
+	}
+	for _, r := range s.Readers {
+		if r == user && user != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// SpellShared records a spell's new sharing (the whole of it, replacing
+// the one before), set by its owner or an admin.
+type SpellShared struct {
+	SpellID string `json:"spellId"`
+	Sharing
 	User          string    `json:"user,omitempty"`
 	CorrelationID string    `json:"correlationId,omitempty"`
 	Time          time.Time `json:"time"`

@@ -83,12 +83,13 @@ func (a *Activation) FireRunTrigger(name string) {
 	r.mu.Unlock()
 }
 
-// LoadSpell finds another spell (for Spell nodes) by id or name.
+// LoadSpell finds another spell (for Spell nodes and tools) by id or
+// name, among those the run's user may run.
 func (a *Activation) LoadSpell(ctx context.Context, ref string) (*Spell, error) {
 	if a.run.runner.Spells == nil {
 		return nil, fmt.Errorf("spell %q: no spell source configured for sub-spells", ref)
 	}
-	return a.run.runner.Spells.LoadSpell(ctx, ref)
+	return a.run.runner.Spells.LoadSpell(ctx, a.run.req.User, ref)
 }
 
 // SubRun asks for another spell to run inside this one.

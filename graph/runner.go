@@ -41,9 +41,11 @@ func (e *NodeError) Error() string {
 
 func (e *NodeError) Unwrap() error { return e.Err }
 
-// SpellSource finds spells for Spell (sub-spell) nodes, by id or name.
+// SpellSource finds spells for Spell (sub-spell) nodes, by id or name,
+// for a run of user (RunRequest.User: "" is the operator): a source that
+// knows owners resolves only spells that user may run.
 type SpellSource interface {
-	LoadSpell(ctx context.Context, ref string) (*Spell, error)
+	LoadSpell(ctx context.Context, user, ref string) (*Spell, error)
 }
 
 // Limiter bounds how many node activations run at once. One Limiter is

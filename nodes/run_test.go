@@ -180,7 +180,7 @@ func named(d graph.PortDecl, name string) graph.PortDecl { d.Name = name; return
 
 type spellMap map[string]*graph.Spell
 
-func (m spellMap) LoadSpell(_ context.Context, ref string) (*graph.Spell, error) {
+func (m spellMap) LoadSpell(_ context.Context, _, ref string) (*graph.Spell, error) {
 	if s, ok := m[ref]; ok {
 		return s, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/server/auth"
 	"github.com/grimoire-run/grimoire/server/protocol"
@@ -97,10 +98,12 @@ type spellLoadAck struct {
 	TriggerOuts []graph.SignaturePort `json:"triggerOuts"`
 }
 
-// mayUse reports whether ident may load, run or delete a spell owned by owner:
-// its owner, an admin, or anyone for a spell nobody owns (the demo).
-func mayUse(ident auth.Identity, owner string) bool {
-	return owner == "" || owner == ident.User || ident.HasRole("admin")
+// mayUse reports whether ident may load and run a spell of owner, shared
+// as sharing says: its owner, an admin, anyone for a spell nobody owns
+// (the demo), and the users it is shared with (spells.Version.ReadableBy).
+func mayUse(ident auth.Identity, owner string, sharing events.Sharing) bool {
+	v := spells.Version{Owner: owner, Sharing: sharing}
+	return owner == "" || (ident.User != "" && v.ReadableBy(ident.User)) || ident.HasRole("admin")
 }
 
 // mayModify reports whether ident may save over or delete a spell owned by
@@ -126,9 +129,10 @@ func ownerName(owner string) string {
 	return "another user"
 }
 
-// mayRead reports whether ident may read a spell or run of owner.
-func mayRead(ident auth.Identity, owner string) bool {
-	return mayUse(ident, owner) || ident.HasRole("analyst")
+// mayRead reports whether ident may read a spell of owner, shared as
+// sharing says: whoever may use it, and analysts.
+func mayRead(ident auth.Identity, owner string, sharing events.Sharing) bool {
+	return mayUse(ident, owner, sharing) || ident.HasRole("analyst")
 }
 
 func (s *Server) onSpellLoad(ctx context.Context, c socket.Conn, req spellLoadRequest) (any, error) {
@@ -146,7 +150,7 @@ func (s *Server) onSpellLoad(ctx context.Context, c socket.Conn, req spellLoadRe
 		spell, version, err = s.saveSpellDocument(ctx, ident, req.SpellID, req.Spell)
 	case req.SpellID != "":
 		spell, version, err = s.opts.Library.Get(ctx, req.SpellID)
-		if err == nil && !mayUse(ident, version.Owner) {
+		if err == nil && !mayUse(ident, version.Owner, version.Sharing) {
 			err = forbidden(fmt.Sprintf("spell %q belongs to another user", req.SpellID))
 		}
 	default:

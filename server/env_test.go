@@ -93,6 +93,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	llm := &fakeLLM{}
 	runner := &graph.Runner{Catalog: nodes.NewRegistry(nodes.Services{Completion: llm, DefaultModel: "fake"})}
 	lib := &spells.Library{Store: store}
+	runner.Spells = lib
 	cm, err := cache.Open(cache.Options{NodeTypes: cache.FromCatalog(runner.Catalog)})
 	if err != nil {
 		t.Fatal(err)

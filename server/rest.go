@@ -63,6 +63,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /v1/spells/{id}", s.authenticated(s.handlePutSpell))
 	mux.HandleFunc("GET /v1/spells/{id}", s.authenticated(s.handleGetSpell))
 	mux.HandleFunc("DELETE /v1/spells/{id}", s.authenticated(s.handleDeleteSpell))
+	mux.HandleFunc("GET /v1/spells/{id}/sharing", s.authenticated(s.handleGetSharing))
+	mux.HandleFunc("PUT /v1/spells/{id}/sharing", s.authenticated(s.handlePutSharing))
 	mux.HandleFunc("GET /v1/spells", s.authenticated(s.handleListSpells))
 	mux.HandleFunc("POST /v1/spells/{id}/runs", s.authenticated(s.handleRunSpell))
 	mux.HandleFunc("GET /v1/spells/{id}/state", s.authenticated(s.handleGetSpellState))
@@ -121,7 +123,7 @@ func (s *Server) handleGetSpell(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !mayRead(identityOf(r), v.Owner) {
+	if !mayRead(identityOf(r), v.Owner, v.Sharing) {
 		s.writeError(w, r, forbidden(fmt.Sprintf("spell %q belongs to another user", id)))
 		return
 	}
@@ -143,7 +145,7 @@ func (s *Server) handleGetSpellState(w http.ResponseWriter, r *http.Request) {
 	ident := identityOf(r)
 	id := r.PathValue("id")
 	spell, v, err := s.opts.Library.Get(r.Context(), id)
-	if err == nil && !mayUse(ident, v.Owner) {
+	if err == nil && !mayUse(ident, v.Owner, v.Sharing) {
 		err = forbidden(fmt.Sprintf("spell %q belongs to another user", id))
 	}
 	if err != nil {
@@ -180,7 +182,7 @@ func (s *Server) handleListSpells(w http.ResponseWriter, r *http.Request) {
 	ident := identityOf(r)
 	out := []spellsmodel.Spell{}
 	for _, sp := range s.opts.Spells.List() {
-		if mayRead(ident, sp.Owner) {
+		if mayRead(ident, sp.Owner, sp.Sharing) {
 			out = append(out, sp)
 		}
 	}
@@ -275,7 +277,7 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	spell, v, err := s.opts.Library.Get(r.Context(), id)
-	if err == nil && !mayUse(ident, v.Owner) {
+	if err == nil && !mayUse(ident, v.Owner, v.Sharing) {
 		err = forbidden(fmt.Sprintf("spell %q belongs to another user", id))
 	}
 	if err != nil {

@@ -254,10 +254,10 @@ func outcomeError(out *runs.Outcome) error {
 // spellSources looks a sub-spell up in each source in turn.
 type spellSources []graph.SpellSource
 
-func (ss spellSources) LoadSpell(ctx context.Context, ref string) (*graph.Spell, error) {
+func (ss spellSources) LoadSpell(ctx context.Context, user, ref string) (*graph.Spell, error) {
 	var errs []error
 	for _, s := range ss {
-		sp, err := s.LoadSpell(ctx, ref)
+		sp, err := s.LoadSpell(ctx, user, ref)
 		if err == nil {
 			return sp, nil
 		}
@@ -313,7 +313,8 @@ type dirSpells struct {
 	err   error
 }
 
-func (d *dirSpells) LoadSpell(ctx context.Context, ref string) (*graph.Spell, error) {
+// The folder is the caller's own: it has no owners.
+func (d *dirSpells) LoadSpell(_ context.Context, _, ref string) (*graph.Spell, error) {
 	d.once.Do(d.load)
 	if d.err != nil {
 		return nil, d.err

@@ -30,7 +30,7 @@ const (
 	// TopicRuns carries the events of every run-<runId> stream. Events of
 	// one run arrive in the order they were committed.
 	TopicRuns = "runs"
-	// TopicSpells carries spell-<spellId> events (SpellSaved, SpellDeleted).
+	// TopicSpells carries spell-<spellId> events (SpellSaved, SpellDeleted, SpellShared).
 	TopicSpells = "spells"
 	// TopicOther carries events of any other stream.
 	TopicOther = "events"

@@ -1,5 +1,6 @@
 // Package spells is the spells read model: every spell's current version,
-// owner and history, built from SpellSaved and SpellDeleted events. It is
+// owner, sharing and history, built from SpellSaved, SpellShared and
+// SpellDeleted events. It is
 // kept in memory and rebuilt from the log at start (spell streams are small
 // next to run streams), so its checkpoint lives with it.
 package spells
@@ -17,14 +18,15 @@ import (
 
 // Spell is one spell as the read model knows it.
 type Spell struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name,omitempty"`
-	Version  int       `json:"version"`
-	Hash     string    `json:"hash"`
-	Owner    string    `json:"owner,omitempty"`
-	Updated  time.Time `json:"updated"`
-	Deleted  bool      `json:"deleted,omitempty"`
-	Versions []Version `json:"versions,omitempty"`
+	ID       string         `json:"id"`
+	Name     string         `json:"name,omitempty"`
+	Version  int            `json:"version"`
+	Hash     string         `json:"hash"`
+	Owner    string         `json:"owner,omitempty"`
+	Sharing  events.Sharing `json:"sharing"`
+	Updated  time.Time      `json:"updated"`
+	Deleted  bool           `json:"deleted,omitempty"`
+	Versions []Version      `json:"versions,omitempty"`
 }
 
 // Version is one saved version.
@@ -48,7 +50,7 @@ func (m *Model) Name() string { return "spells" }
 
 func (m *Model) Filter() events.SubscribeOptions {
 	return events.SubscribeOptions{StreamPrefixes: []string{events.SpellStreamPrefix},
-		EventTypes: []string{events.TypeSpellSaved, events.TypeSpellDeleted}}
+		EventTypes: []string{events.TypeSpellSaved, events.TypeSpellShared, events.TypeSpellDeleted}}
 }
 
 func (m *Model) Checkpoint(context.Context) (uint64, error) { return m.snap.Checkpoint(), nil }
@@ -75,7 +77,8 @@ func (m *Model) Handle(_ context.Context, e events.RecordedEvent) error {
 		}
 		_ = json.Unmarshal(saved.Graph, &doc)
 		var meta struct {
-			Owner string `json:"owner"`
+			Owner   string          `json:"owner"`
+			Sharing *events.Sharing `json:"sharing"`
 		}
 		_ = json.Unmarshal(e.Metadata, &meta)
 		s := m.spells[saved.SpellID]
@@ -89,14 +92,26 @@ func (m *Model) Handle(_ context.Context, e events.RecordedEvent) error {
 		} else if s.Owner == "" {
 			s.Owner = saved.User
 		}
+		s.Sharing = events.Sharing{}
+		if meta.Sharing != nil {
+			s.Sharing = *meta.Sharing
+		}
 		s.Versions = append(s.Versions, Version{Version: saved.Version, Hash: saved.Hash, User: saved.User, Time: saved.Time})
+	case events.TypeSpellShared:
+		var sh events.SpellShared
+		if err := json.Unmarshal(e.Data, &sh); err != nil {
+			return fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
+		}
+		if s := m.spells[sh.SpellID]; s != nil {
+			s.Sharing, s.Updated = sh.Sharing, sh.Time
+		}
 	case events.TypeSpellDeleted:
 		var del events.SpellDeleted
 		if err := json.Unmarshal(e.Data, &del); err != nil {
 			return fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
 		}
 		if s := m.spells[del.SpellID]; s != nil {
-			s.Deleted, s.Updated = true, del.Time
+			s.Deleted, s.Updated, s.Sharing = true, del.Time, events.Sharing{}
 		}
 	}
 	return m.snap.Applied(e.Position)

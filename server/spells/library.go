@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,11 @@ var (
 	ErrForbidden = errors.New("spell belongs to another user")
 )
 
+// OwnerSeparator joins an owner and a spell id in a sub-spell reference
+// to a spell that another user shares ("alice/summarize"); spell ids
+// cannot contain it.
+const OwnerSeparator = "/"
+
 // Version describes one saved version of a spell.
 type Version struct {
 	SpellID string    `json:"spellId"`
@@ -27,6 +34,23 @@ type Version struct {
 	Owner   string    `json:"owner,omitempty"`
 	User    string    `json:"user,omitempty"` // who saved this version
 	Time    time.Time `json:"time"`
+	// Sharing says who else may read and run the spell (now, for the
+	// latest version; as it was at the save, in History).
+	Sharing events.Sharing `json:"sharing"`
+}
+
+// ReadableBy reports whether user may read and run the spell: the
+// operator ("") and its owner always, every user for a spell nobody owns
+// (the operator's, like the demo), and the users its sharing allows.
+func (v Version) ReadableBy(user string) bool {
+	return user == "" || v.Owner == "" || v.Owner == user || v.Sharing.Allows(user)
+}
+
+// savedMeta is the metadata of a SpellSaved event: the spell's owner,
+// and its sharing carried forward from the version before.
+type savedMeta struct {
+	Owner   string          `json:"owner"`
+	Sharing *events.Sharing `json:"sharing,omitempty"`
 }
 
 // Library saves and loads spells in an event store.
@@ -81,10 +105,12 @@ func (l *Library) now() time.Time {
 
 // Save appends a new version of s unless its content hash equals the
 // latest version's, in which case it returns that version. The first user
-// to save a spell owns it; another user's save is ErrForbidden, and so is
-// any user's save of a spell nobody owns (saved by user "", like the demo).
-// user "" (the CLI, an admin, the executor saving what it runs) is allowed
-// on any spell.
+// to save a spell owns its id for good: another user's save is
+// ErrForbidden, after a delete too (the stream is a tombstone that keeps
+// its owner), and so is any user's save of a spell nobody owns (saved by
+// user "", like the demo). user "" (the CLI, an admin, the executor saving
+// what it runs) is allowed on any spell. A new version keeps the spell's
+// sharing; a save after a delete starts unshared.
 func (l *Library) Save(ctx context.Context, s *graph.Spell, user string) (Version, error) {
 	if s.ID == "" {
 		return Version{}, errors.New("save spell: the spell has no id")
@@ -103,24 +129,24 @@ func (l *Library) Save(ctx context.Context, s *graph.Spell, user string) (Versio
 		expected := events.NoStream
 		next := 1
 		owner := user
+		var sharing events.Sharing
 		if exists {
 			expected = events.Exact(rev)
-			if latest.deleted {
-				next = latest.version.Version + 1
-			} else {
-				if user != "" && latest.version.Owner != user {
-					// Another user's spell, or one nobody owns (the demo
-					// every user runs): only the operator (user "")
-					// changes it.
-					return Version{}, fmt.Errorf("save spell %q: %w", s.ID, ErrForbidden)
-				}
+			if user != "" && latest.version.Owner != user {
+				// Another user's spell (deleted or not), or one nobody
+				// owns (the demo every user runs): only the operator
+				// (user "") changes it.
+				return Version{}, fmt.Errorf("save spell %q: %w", s.ID, ErrForbidden)
+			}
+			if !latest.deleted {
 				if latest.version.Hash == hash {
 					return latest.version, nil
 				}
-				next = latest.version.Version + 1
-				if latest.version.Owner != "" {
-					owner = latest.version.Owner
-				}
+				sharing = latest.version.Sharing
+			}
+			next = latest.version.Version + 1
+			if latest.version.Owner != "" {
+				owner = latest.version.Owner
 			}
 		}
 		saved := events.SpellSaved{SpellID: s.ID, Version: next, Hash: hash, Graph: json.RawMessage(doc), User: user, Time: l.now()}
@@ -128,7 +154,11 @@ func (l *Library) Save(ctx context.Context, s *graph.Spell, user string) (Versio
 		if err != nil {
 			return Version{}, err
 		}
-		ev.Metadata, _ = json.Marshal(map[string]string{"owner": owner})
+		meta := savedMeta{Owner: owner}
+		if sharing.Public || len(sharing.Readers) > 0 {
+			meta.Sharing = &sharing
+		}
+		ev.Metadata, _ = json.Marshal(meta)
 		_, err = l.Store.Append(ctx, stream, expected, ev)
 		if errors.Is(err, events.ErrWrongExpectedRevision) {
 			continue // someone saved in between: look again
@@ -136,7 +166,7 @@ func (l *Library) Save(ctx context.Context, s *graph.Spell, user string) (Versio
 		if err != nil {
 			return Version{}, fmt.Errorf("save spell %q: %w", s.ID, err)
 		}
-		return Version{SpellID: s.ID, Version: next, Hash: hash, Owner: owner, User: user, Time: saved.Time}, nil
+		return Version{SpellID: s.ID, Version: next, Hash: hash, Owner: owner, User: user, Time: saved.Time, Sharing: sharing}, nil
 	}
 	return Version{}, fmt.Errorf("save spell %q: %w", s.ID, ErrConflict)
 }
@@ -214,7 +244,7 @@ func (l *Library) Delete(ctx context.Context, id, user string) error {
 	if user != "" && latest.version.Owner != user {
 		return fmt.Errorf("delete spell %q: %w", id, ErrForbidden)
 	}
-	ev, err := events.Encode(events.SpellDeleted{SpellID: id, Version: latest.version.Version, User: user, Time: l.now()})
+	ev, err := events.Encode(events.SpellDeleted{SpellID: id, Version: latest.version.Version, Owner: latest.version.Owner, User: user, Time: l.now()})
 	if err != nil {
 		return err
 	}
@@ -227,10 +257,76 @@ func (l *Library) Delete(ctx context.Context, id, user string) error {
 	return nil
 }
 
-// LoadSpell makes the library a graph.SpellSource for sub-spells, by id.
-func (l *Library) LoadSpell(ctx context.Context, ref string) (*graph.Spell, error) {
-	s, _, err := l.Get(ctx, ref)
-	return s, err
+// Share replaces a spell's sharing. Only its owner, or user "" (an
+// admin), may share it. Readers are kept sorted, once each, without the
+// owner.
+func (l *Library) Share(ctx context.Context, id, user string, sharing events.Sharing) (Version, error) {
+	readers := make([]string, 0, len(sharing.Readers))
+	for _, r := range sharing.Readers {
+		r = strings.TrimSpace(r)
+		if r != "" {
+			readers = append(readers, r)
+		}
+	}
+	slices.Sort(readers)
+	readers = slices.Compact(readers)
+	for attempt := 0; attempt < 3; attempt++ {
+		latest, rev, exists, err := l.latest(ctx, id)
+		if err != nil {
+			return Version{}, err
+		}
+		if !exists || latest.deleted {
+			return Version{}, fmt.Errorf("spell %q: %w", id, ErrNotFound)
+		}
+		if user != "" && latest.version.Owner != user {
+			return Version{}, fmt.Errorf("share spell %q: %w", id, ErrForbidden)
+		}
+		next := events.Sharing{Public: sharing.Public, Readers: slices.DeleteFunc(slices.Clone(readers), func(r string) bool { return r == latest.version.Owner })}
+		if len(next.Readers) == 0 {
+			next.Readers = nil
+		}
+		ev, err := events.Encode(events.SpellShared{SpellID: id, Sharing: next, User: user, Time: l.now()})
+		if err != nil {
+			return Version{}, err
+		}
+		_, err = l.Store.Append(ctx, events.SpellStream(id), events.Exact(rev), ev)
+		if errors.Is(err, events.ErrWrongExpectedRevision) {
+			continue
+		}
+		if err != nil {
+			return Version{}, fmt.Errorf("share spell %q: %w", id, err)
+		}
+		v := latest.version
+		v.Sharing = next
+		return v, nil
+	}
+	return Version{}, fmt.Errorf("share spell %q: %w", id, ErrConflict)
+}
+
+// LoadSpell makes the library a graph.SpellSource for the sub-spells and
+// tools of a run of user. A plain id names one of user's own spells or
+// one nobody owns (the operator's); a spell of another user is named with
+// its owner ("alice/summarize") and must be shared with user, so that no
+// one can plant code under an id that somebody's spell expects. A run of
+// the operator ("") resolves any id.
+func (l *Library) LoadSpell(ctx context.Context, user, ref string) (*graph.Spell, error) {
+	owner, id, qualified := strings.Cut(ref, OwnerSeparator)
+	if !qualified {
+		id = ref
+	}
+	s, v, err := l.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case qualified && v.Owner != owner:
+		return nil, fmt.Errorf("spell %q: %w (spell %q is not %s's)", ref, ErrNotFound, id, owner)
+	case qualified && !v.ReadableBy(user):
+		return nil, fmt.Errorf("spell %q: %w: %s has not shared it with you", ref, ErrForbidden, owner)
+	case !qualified && user != "" && v.Owner != "" && v.Owner != user:
+		return nil, fmt.Errorf("spell %q: %w: a sub-spell of another user's is named with its owner, as %q, and must be shared with you", ref, ErrForbidden, v.Owner+OwnerSeparator+id)
+	}
+	return s, nil
 }
 
 type state struct {
@@ -239,8 +335,9 @@ type state struct {
 	deleted bool
 }
 
-// latest reads the spell stream's last event: a save, or a delete (which
-// carries the version number it ended).
+// latest reads the spell stream's last event: a save, a delete (which
+// carries the version number it ended and its owner), or a change of
+// sharing (then the save before it is read too).
 func (l *Library) latest(ctx context.Context, id string) (state, uint64, bool, error) {
 	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 1)
 	if errors.Is(err, events.ErrStreamNotFound) {
@@ -262,9 +359,51 @@ func (l *Library) latest(ctx context.Context, id string) (state, uint64, bool, e
 		if err := json.Unmarshal(evs[0].Data, &d); err != nil {
 			return state{}, 0, false, fmt.Errorf("spell %q: decode %s: %w", id, evs[0].Type, err)
 		}
-		return state{deleted: true, version: Version{SpellID: id, Version: d.Version}}, rev, true, nil
+		owner := d.Owner
+		if owner == "" {
+			// A tombstone older than SpellDeleted.Owner: the last save says.
+			if saved, err := l.lastSaved(ctx, id); err != nil {
+				return state{}, 0, false, err
+			} else if saved != nil {
+				owner = saved.version.Owner
+			}
+		}
+		return state{deleted: true, version: Version{SpellID: id, Version: d.Version, Owner: owner}}, rev, true, nil
+	case events.TypeSpellShared:
+		var sh events.SpellShared
+		if err := json.Unmarshal(evs[0].Data, &sh); err != nil {
+			return state{}, 0, false, fmt.Errorf("spell %q: decode %s: %w", id, evs[0].Type, err)
+		}
+		saved, err := l.lastSaved(ctx, id)
+		if err != nil {
+			return state{}, 0, false, err
+		}
+		if saved == nil {
+			return state{}, 0, false, fmt.Errorf("spell %q: shared before it was saved", id)
+		}
+		st := *saved
+		st.version.Sharing = sh.Sharing
+		return st, rev, true, nil
 	}
 	return state{}, 0, false, fmt.Errorf("spell %q: unexpected event %s in its stream", id, evs[0].Type)
+}
+
+// lastSaved decodes the stream's last SpellSaved, nil if it has none.
+func (l *Library) lastSaved(ctx context.Context, id string) (*state, error) {
+	evs, err := l.Store.ReadStream(ctx, events.SpellStream(id), events.End, events.Backwards, 0)
+	if err != nil {
+		return nil, fmt.Errorf("load spell %q: %w", id, err)
+	}
+	for _, e := range evs {
+		if e.Type == events.TypeSpellSaved {
+			st, err := l.decode(e)
+			if err != nil {
+				return nil, err
+			}
+			return &st, nil
+		}
+	}
+	return nil, nil
 }
 
 func decodeSaved(e events.RecordedEvent) (state, error) {
@@ -276,14 +415,14 @@ func decodeSaved(e events.RecordedEvent) (state, error) {
 	if err != nil {
 		return state{}, fmt.Errorf("spell %q version %d: %w", saved.SpellID, saved.Version, err)
 	}
-	var meta struct {
-		Owner string `json:"owner"`
-	}
+	var meta savedMeta
 	if len(e.Metadata) > 0 {
 		_ = json.Unmarshal(e.Metadata, &meta)
 	}
-	return state{spell: s, version: Version{
-		SpellID: saved.SpellID, Version: saved.Version, Hash: saved.Hash,
-		Owner: meta.Owner, User: saved.User, Time: saved.Time,
-	}}, nil
+	v := Version{SpellID: saved.SpellID, Version: saved.Version, Hash: saved.Hash,
+		Owner: meta.Owner, User: saved.User, Time: saved.Time}
+	if meta.Sharing != nil {
+		v.Sharing = *meta.Sharing
+	}
+	return state{spell: s, version: v}, nil
 }

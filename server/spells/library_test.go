@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/grimoire-run/grimoire/events/embedded"
@@ -48,7 +49,7 @@ func TestLibraryLoadsFollowTheStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a != b || va != vb || va.Hash != v1.Hash || va.Version != 1 || va.Owner != "alice" {
+	if a != b || !reflect.DeepEqual(va, vb) || va.Hash != v1.Hash || va.Version != 1 || va.Owner != "alice" {
 		t.Fatalf("two loads of one version: %p %+v, %p %+v (saved %+v)", a, va, b, vb, v1)
 	}
 
