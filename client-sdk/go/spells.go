@@ -36,6 +36,7 @@ type SpellSummary struct {
 	Version  int              `json:"version"`
 	Hash     string           `json:"hash"`
 	Owner    string           `json:"owner,omitempty"`
+	Sharing  Sharing          `json:"sharing"`
 	Updated  time.Time        `json:"updated"`
 	Deleted  bool             `json:"deleted,omitempty"`
 	Versions []SpellVersionAt `json:"versions,omitempty"`
@@ -128,4 +129,38 @@ func (c *Client) ListSpells(ctx context.Context) ([]SpellSummary, error) {
 		return nil, err
 	}
 	return out.Spells, nil
+}
+
+// Sharing says who besides its owner may read and run a spell.
+type Sharing struct {
+	// Public lets every user read and run it.
+	Public bool `json:"public"`
+	// Readers are the users (JWT subjects) it is shared with.
+	Readers []string `json:"readers"`
+}
+
+// SpellSharing is a spell's owner and sharing.
+type SpellSharing struct {
+	SpellID string `json:"spellId"`
+	Owner   string `json:"owner,omitempty"`
+	Sharing
+}
+
+// GetSharing returns who may read and run spell id.
+func (c *Client) GetSharing(ctx context.Context, id string) (SpellSharing, error) {
+	var out SpellSharing
+	_, err := c.doJSON(ctx, http.MethodGet, c.endpoint(nil, "v1", "spells", id, "sharing"), nil, &out)
+	return out, err
+}
+
+// ShareSpell replaces spell id's sharing (its owner or an admin only). A
+// spell shared with a user runs for them directly, and as a sub-spell or
+// tool of their spells when named with its owner, as "owner/id".
+func (c *Client) ShareSpell(ctx context.Context, id string, sharing Sharing) (SpellSharing, error) {
+	if sharing.Readers == nil {
+		sharing.Readers = []string{}
+	}
+	var out SpellSharing
+	_, err := c.doJSON(ctx, http.MethodPut, c.endpoint(nil, "v1", "spells", id, "sharing"), sharing, &out)
+	return out, err
 }

@@ -176,6 +176,30 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 		t.Errorf("demo over REST: %d %+v", resp.StatusCode, demo)
 	}
 
+	// Alice saves a spell of her own and shares it with Bob; Bob cannot
+	// change its sharing.
+	aliceTok := strings.TrimSpace(tok.out)
+	bobTok := cli("token", "create", "--user", "bob")
+	if bobTok.code != 0 {
+		t.Fatalf("token create bob: %+v", bobTok)
+	}
+	if put := cli("spells", "put", "examples/hello.json", "--id", "alice-hello", "--token", aliceTok); put.code != 0 || !strings.Contains(put.out, "alice-hello version 1") {
+		t.Fatalf("spells put as alice: %+v", put)
+	}
+	share := cli("spells", "share", "alice-hello", "--reader", "bob", "--token", aliceTok)
+	if share.code != 0 || strings.TrimSpace(share.out) != `alice-hello (owner alice): shared with bob; they use it as a sub-spell named "alice/alice-hello"` {
+		t.Errorf("spells share: %+v", share)
+	}
+	if shown := cli("spells", "share", "alice-hello", "--token", strings.TrimSpace(bobTok.out)); shown.code != 0 || !strings.Contains(shown.out, "shared with bob") {
+		t.Errorf("bob reads the sharing: %+v", shown)
+	}
+	if taken := cli("spells", "share", "alice-hello", "--public", "--token", strings.TrimSpace(bobTok.out)); taken.code != 1 || !strings.Contains(taken.errs, "only its owner shares it") {
+		t.Errorf("bob shares alice's spell: %+v", taken)
+	}
+	if both := cli("spells", "share", "alice-hello", "--private", "--public", "--token", aliceTok); both.code != 2 || !strings.Contains(both.errs, "--private ends every sharing") {
+		t.Errorf("--private with --public: %+v", both)
+	}
+
 	// With the server stopped, its address file is gone and the CLI opens
 	// the data directory itself: the runs made through the server are there.
 	stop()
