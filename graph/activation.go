@@ -135,9 +135,10 @@ func (a *Activation) RunSpell(ctx context.Context, sub SubRun) (*RunResult, erro
 		User:     r.req.User,
 		Inputs:   sub.Inputs,
 		Entry:    sub.Entry,
-		Recorded: r.req.Recorded,
-		Cache:    r.req.Cache,
-		State:    r.spellState(),
+		Recorded:   r.req.Recorded,
+		Cache:      r.req.Cache,
+		CacheScope: r.req.CacheScope,
+		State:      r.spellState(),
 	})
 	child.path = append(append([]string(nil), r.path...), a.Node.ID)
 	child.stack = append(append([]string(nil), r.stack...), prog.Spell.ID)

@@ -143,6 +143,12 @@ type RunRequest struct {
 	Observer Observer
 	Recorded Recorded
 	Cache    Cache
+	// CacheScope separates the cache keys of runs that must not share
+	// results: every activation's key includes it, so a run is never
+	// served a result computed in another scope, nor learns from a hit
+	// that somebody else ran this input. The server scopes by the run's
+	// user unless the spell shares its cache (see projections/cache.Scope).
+	CacheScope string
 	// State is the spell state the run reads and writes (State Read, State
 	// Write, Code); nil keeps a state in memory for this run only, starting
 	// at the spell's gameState. Sub-spells share their parent's.
@@ -766,6 +772,10 @@ func (st *runState) pull(src PortRef) (any, string, bool) {
 // the trigger, the run input an Input node reads, and its producers' keys.
 func (st *runState) nodeKey(pn *programNode, trigger string, inputKeys []string) string {
 	h := sha256.New()
+	if st.req.CacheScope != "" {
+		h.Write([]byte(st.req.CacheScope))
+		h.Write([]byte{0})
+	}
 	h.Write([]byte(pn.configKey))
 	h.Write([]byte{0})
 	h.Write([]byte(trigger))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/grimoire-run/grimoire/server/protocol"
@@ -95,4 +96,39 @@ func TestRunCacheControl(t *testing.T) {
 	ms = runMessages(t, cl, "alice-cache", a.RunID)
 	summarize(ms).wantAllRan(t, `"cache": false over the socket`, ms)
 	mustFail(t, cl, "alice-cache", "spell:run", map[string]any{"spellId": "demo", "cache": "no"}, "bad_request")
+}
+
+// The cache is scoped by the run's user: Bob's run of the input Alice ran
+// is computed, not served Alice's result (a hit would tell him what she
+// ran); a spell whose meta says "cacheScope": "shared" serves every user.
+func TestCacheIsScopedByUserUnlessTheSpellSharesIt(t *testing.T) {
+	e := newEnv(t, envOptions{Cache: true})
+	alice, bob := token(t, "alice"), token(t, "bob")
+	run := func(spellID, tok, runID string) nodeEnds {
+		t.Helper()
+		resp, b := e.do("POST", "/v1/spells/"+spellID+"/runs?mode=sync", tok, `{"runId":"`+runID+`","inputs":{"name":"Ada"}}`)
+		wantStatus(t, "run "+runID, resp, b, http.StatusOK, "")
+		_, ms := finishedRunEvents(t, e, tok, runID)
+		return summarize(ms)
+	}
+	run("demo", alice, "scope-alice-1")
+	if s := run("demo", alice, "scope-alice-2"); !s.cached["greet"] {
+		t.Fatal("alice's second run: greet not served from her cache")
+	}
+	if s := run("demo", bob, "scope-bob-1"); s.cached["greet"] || !s.started["greet"] {
+		t.Fatalf("bob's run was served alice's result: greet cached %v started %v", s.cached["greet"], s.started["greet"])
+	}
+	if s := run("demo", bob, "scope-bob-2"); !s.cached["greet"] {
+		t.Fatal("bob's second run: greet not served from his own cache")
+	}
+
+	shared := strings.Replace(greeterSpell("greeter", "Hello"), `"nodes"`, `"meta": {"cacheScope": "shared"}, "nodes"`, 1)
+	e.mustPut("greeter", alice, shared)
+	if resp, b := e.do("PUT", "/v1/spells/greeter/sharing", alice, `{"public": true}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("share greeter: %d %s", resp.StatusCode, b)
+	}
+	run("greeter", alice, "shared-alice-1")
+	if s := run("greeter", bob, "shared-bob-1"); !s.cached["greet"] {
+		t.Fatal(`a spell with "cacheScope": "shared": bob's run not served the shared result`)
+	}
 }

@@ -318,6 +318,31 @@ func Disabled(s *graph.Spell) bool {
 	return false
 }
 
+// Shared reports whether a spell shares its cache between users: its meta
+// has "cacheScope": "shared". A spell whose every run computes the same thing
+// for everybody (no private inputs) saves its users' model calls so.
+func Shared(s *graph.Spell) bool {
+	if s == nil || s.Meta == nil {
+		return false
+	}
+	v, _ := s.Meta["cacheScope"].(string)
+	return v == "shared"
+}
+
+// Scope is the graph.RunRequest.CacheScope of a run of spell s by user
+// ("" is the operator: the CLI): the user's own, unless the spell
+// shares its cache. So by default a user is served only results of their
+// own runs, and a hit tells nobody what another user ran.
+func Scope(s *graph.Spell, user string) string {
+	if Shared(s) {
+		return "shared"
+	}
+	return "user:" + user
+}
+
+// Scope is the package's Scope, for callers that hold a Model.
+func (m *Model) Scope(s *graph.Spell, user string) string { return Scope(s, user) }
+
 // For returns the cache a run of spell s should use: nil (no cache) when
 // the run asks for none (disabled), the spell turns it off, or m is nil.
 func (m *Model) For(s *graph.Spell, disabled bool) graph.Cache {

@@ -84,6 +84,9 @@ type OutputCache interface {
 	// For returns the cache a run of s uses; nil when disabled (by the run
 	// or by the spell).
 	For(s *graph.Spell, disabled bool) graph.Cache
+	// Scope is the graph.RunRequest.CacheScope of a run of s by user: whose
+	// results it may be served.
+	Scope(s *graph.Spell, user string) string
 	// Observer wraps a run's recorder so that completed results enter the
 	// cache as soon as they exist.
 	Observer(runID string, next graph.Observer) graph.Observer
@@ -449,6 +452,7 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 	}
 	if c := e.opts.Cache; c != nil {
 		if req.Cache = c.For(prog.Spell, noCache); req.Cache != nil {
+			req.CacheScope = c.Scope(prog.Spell, req.User)
 			req.Observer = c.Observer(run.id, rec)
 		}
 	}
