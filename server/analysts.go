@@ -322,8 +322,14 @@ func (s *Server) followLog(w http.ResponseWriter, r *http.Request, from uint64, 
 	defer func() { cancel(); <-done }()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	expired, stopExpiry := tokenExpiry(r)
+	defer stopExpiry()
 	for {
 		select {
+		case <-expired:
+			fmt.Fprint(w, tokenExpiredEvent)
+			flusher.Flush()
+			return
 		case n := <-ch:
 			if n.err != nil {
 				return

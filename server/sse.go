@@ -53,8 +53,14 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, runID string,
 	flusher.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	expired, stopExpiry := tokenExpiry(r)
+	defer stopExpiry()
 	for {
 		select {
+		case <-expired:
+			fmt.Fprint(w, tokenExpiredEvent)
+			flusher.Flush()
+			return
 		case m := <-queue:
 			data, _ := json.Marshal(m)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.Seq, m.Type, data)
@@ -85,6 +91,24 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, runID string,
 		}
 	}
 }
+
+// tokenExpiry fires when the request's token expires (never for a token
+// without one): a stream outlives no credential. stop releases its timer.
+func tokenExpiry(r *http.Request) (expired <-chan time.Time, stop func()) {
+	exp := identityOf(r).Expires
+	if exp.IsZero() {
+		return nil, func() {}
+	}
+	t := time.NewTimer(time.Until(exp))
+	return t.C, func() { t.Stop() }
+}
+
+// tokenExpiredEvent ends an SSE stream whose token expired: an "error"
+// event with the API's error body, then the server closes the stream.
+const tokenExpiredEvent = `event: error
+data: {"error":{"code":"` + codeUnauthorized + `","message":"the token expired: reconnect with a fresh one (Last-Event-ID resumes where this stream ended)"}}
+
+`
 
 // endedEmpty reports whether sub ended without queueing anything.
 func endedEmpty(sub *subscription, queue chan protocol.Message) bool {
