@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services/completiontest"
-	"github.com/grimoire-run/grimoire/services/embedbatch"
 	"github.com/grimoire-run/grimoire/services/devllm"
+	"github.com/grimoire-run/grimoire/services/embedbatch"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 

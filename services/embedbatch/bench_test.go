@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/embedbatch"
 	"github.com/grimoire-run/grimoire/services/devllm"
+	"github.com/grimoire-run/grimoire/services/embedbatch"
 	"github.com/grimoire-run/grimoire/services/openai"
 )
 

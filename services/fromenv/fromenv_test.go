@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
-	"github.com/grimoire-run/grimoire/services/fromenv"
 	"github.com/grimoire-run/grimoire/services/devllm"
+	"github.com/grimoire-run/grimoire/services/fromenv"
 	"github.com/grimoire-run/grimoire/services/weaviate/weaviatetest"
 )
 
