@@ -131,10 +131,10 @@ func (a *Activation) RunSpell(ctx context.Context, sub SubRun) (*RunResult, erro
 		defer func() { l.slots <- struct{}{} }()
 	}
 	child := newRunState(ctx, r.runner, prog, RunRequest{
-		RunID:    r.req.RunID,
-		User:     r.req.User,
-		Inputs:   sub.Inputs,
-		Entry:    sub.Entry,
+		RunID:      r.req.RunID,
+		User:       r.req.User,
+		Inputs:     sub.Inputs,
+		Entry:      sub.Entry,
 		Recorded:   r.req.Recorded,
 		Cache:      r.req.Cache,
 		CacheScope: r.req.CacheScope,
