@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,18 +16,31 @@ import (
 )
 
 // progress shows a run as it happens: with text, each node as it starts
-// and ends and the tokens it streams, on stderr; with asJSON, every event
-// as a JSON line (docs/protocol.md's messages) on stdout.
+// and ends and the tokens it streams, on stderr, and when nothing was
+// shown for a while a line saying how long the run has taken and which
+// nodes are still running; with asJSON, every event as a JSON line
+// (docs/protocol.md's messages) on stdout.
 type progress struct {
 	w      io.Writer
 	enc    *json.Encoder
+	every  time.Duration // quiet time before a "still running" line
 	mu     sync.Mutex
 	open   string // the node whose streamed text the line holds
 	chunks int
+
+	began, last time.Time
+	running     map[string]string // label → node type, in progress
+	order       []string          // running labels, by start
+	stop        chan struct{}     // closes the ticker; nil before the first event
+	ended       bool
 }
 
+// progressEvery is how long a run may show nothing before progress says
+// it is still running.
+const progressEvery = 5 * time.Second
+
 func newProgress(env *cliEnv, asJSON bool) *progress {
-	p := &progress{w: env.stderr}
+	p := &progress{w: env.stderr, every: progressEvery, running: map[string]string{}}
 	if asJSON {
 		p.enc = json.NewEncoder(env.stdout)
 		p.enc.SetEscapeHTML(false)
@@ -53,6 +67,7 @@ func (p *progress) show(m protocol.Message) {
 		return
 	}
 	label := nodeLabel(m)
+	p.track(m, label)
 	if m.Type == protocol.NodeChunk && p.open == label {
 		fmt.Fprint(p.w, m.Text)
 		p.chunks++
@@ -87,6 +102,65 @@ func (p *progress) show(m protocol.Message) {
 	case protocol.RunFailed, protocol.RunCancelled:
 		fmt.Fprintf(p.w, "run %s %s: %s\n", m.RunID, strings.TrimPrefix(m.Type, "run:"), cmp.Or(m.Error, m.Reason))
 	}
+}
+
+// track keeps what the "still running" line says, and starts its ticker
+// at the run's first event and stops it at the last. p.mu is held.
+func (p *progress) track(m protocol.Message, label string) {
+	now := time.Now()
+	p.last = now
+	if p.stop == nil && !p.ended {
+		p.began, p.stop = now, make(chan struct{})
+		go p.tick(p.stop)
+	}
+	switch m.Type {
+	case protocol.NodeStart:
+		if _, ok := p.running[label]; !ok {
+			p.order = append(p.order, label)
+		}
+		p.running[label] = m.NodeType
+	case protocol.NodeEnd, protocol.NodeError, protocol.NodeSkip:
+		delete(p.running, label)
+		p.order = slices.DeleteFunc(p.order, func(l string) bool { return l == label })
+	}
+	if m.Terminal() && !p.ended {
+		p.ended = true
+		close(p.stop)
+	}
+}
+
+func (p *progress) tick(stop chan struct{}) {
+	t := time.NewTicker(p.every / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			if !p.ended && now.Sub(p.last) >= p.every {
+				if p.open != "" {
+					fmt.Fprintln(p.w)
+					p.open = ""
+				}
+				fmt.Fprintf(p.w, "… %s, %s\n", round(now.Sub(p.began)), p.runningNow())
+				p.last = now
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// runningNow says which nodes are in progress. p.mu is held.
+func (p *progress) runningNow() string {
+	if len(p.order) == 0 {
+		return "still running"
+	}
+	names := make([]string, len(p.order))
+	for i, l := range p.order {
+		names[i] = fmt.Sprintf("%s (%s)", l, p.running[l])
+	}
+	return "running: " + strings.Join(names, ", ")
 }
 
 // followLocal shows the events of the run the function start starts in
