@@ -44,7 +44,9 @@ func cmdExport(ctx context.Context, env *cliEnv, args []string) int {
 	what := fs.String("what", history.WhatEvents, "events (as stored) or nodes (one row per node result)")
 	out := fs.String("out", "", "write to `FILE` instead of stdout")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
-	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data)")
+	dataDir := fs.String("data", "", "data `DIR` (env GRIMOIRE_DATA, default ./data; the server holding it is used)")
+	var rf remoteFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: grimoire export [--since TIME] [--until TIME] [--spell ID] [--what events|nodes] --format jsonl|csv > FILE")
 		fs.PrintDefaults()
@@ -65,11 +67,21 @@ func cmdExport(ctx context.Context, env *cliEnv, args []string) int {
 	if showBar {
 		opts.Progress = progressBar(env.stderr, "export")
 	}
-	rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
+	var log history.LogReader
+	srv, err := rf.connect(ctx, env, *dataDir)
 	if err != nil {
 		return fail(env, err)
 	}
-	defer rt.Close()
+	if srv != nil {
+		log = remoteLog{srv}
+	} else {
+		rt, err := openRuntime(ctx, env, runtimeOptions{DataDir: *dataDir, NoProjections: true})
+		if err != nil {
+			return fail(env, err)
+		}
+		defer rt.Close()
+		log = rt.Store
+	}
 	w := env.stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -80,7 +92,7 @@ func cmdExport(ctx context.Context, env *cliEnv, args []string) int {
 		w = f
 	}
 	begin := time.Now()
-	st, err := history.Export(ctx, rt.Store, opts, w)
+	st, err := history.Export(ctx, log, opts, w)
 	if showBar {
 		fmt.Fprintln(env.stderr)
 	}

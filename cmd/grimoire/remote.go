@@ -14,6 +14,7 @@ import (
 	"time"
 
 	grimoire "github.com/grimoire-run/grimoire/client-sdk/go"
+	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/projections/history"
 	"github.com/grimoire-run/grimoire/server/auth"
@@ -288,4 +289,28 @@ func forkRemote(ctx context.Context, env *cliEnv, r *remote, runID string, req g
 	}
 	defer st.Close()
 	return printRemoteRun(env, st, fmt.Sprintf(" (fork of %s from %s; recomputing %s)", f.ParentRunID, f.FromNode, strings.Join(f.Recompute, ", ")), p)
+}
+
+// remoteLog reads a server's global log (GET /v1/events, which the CLI's
+// own token may read) as export reads a store.
+type remoteLog struct{ r *remote }
+
+func (l remoteLog) ReadAll(ctx context.Context, from uint64, n int) ([]events.RecordedEvent, error) {
+	var out []events.RecordedEvent
+	err := l.r.Log(ctx, grimoire.LogQuery{From: max(from, 1), Limit: n}, func(e grimoire.LogEvent) error {
+		out = append(out, events.RecordedEvent{Stream: e.Stream, Revision: e.Revision, Position: e.Position, ID: e.ID,
+			Type: e.Type, SchemaVersion: e.SchemaVersion, Data: e.Data, Metadata: e.Metadata, Time: e.Time})
+		return nil
+	})
+	return out, err
+}
+
+// LastPosition is the log's head: the position of its last event.
+func (l remoteLog) LastPosition(ctx context.Context) (uint64, error) {
+	var last uint64
+	err := l.r.Log(ctx, grimoire.LogQuery{Tail: 1}, func(e grimoire.LogEvent) error {
+		last = e.Position
+		return nil
+	})
+	return last, err
 }

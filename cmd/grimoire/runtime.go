@@ -196,7 +196,7 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	store, kind, err := openStore(ctx, env, rt.DataDir, rt.Logger)
 	if err != nil {
 		if u := liveServer(ctx, rt.DataDir); u != "" {
-			return nil, fmt.Errorf("the data directory %s is in use by the server at %s, and this command reads it directly: stop the server first (run, replay, fork and spells talk to the server; events tail, export and projections read the store): %w", rt.DataDir, u, err)
+			return nil, fmt.Errorf("the data directory %s is in use by the server at %s, and this command reads it directly: stop the server first (run, replay, fork, spells, events tail and export talk to the server; projections, resume and replay --verify read the store): %w", rt.DataDir, u, err)
 		}
 		return nil, err
 	}

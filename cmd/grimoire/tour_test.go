@@ -149,10 +149,15 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 	if list.code != 0 || !strings.Contains(list.out, "hello") || !strings.Contains(list.out, "chat") || !strings.Contains(list.out, "demo") {
 		t.Errorf("spells list: %+v", list)
 	}
-	// A command that reads the store itself says who holds it.
+	// export reads the server's log: one CSV row per node result.
 	export := cli("export", "--what", "nodes", "--format", "csv")
-	if export.code != 1 || !strings.Contains(export.errs, "in use by the server at "+base) {
+	if export.code != 0 || !strings.Contains(export.errs, "using the server at "+base) || !strings.Contains(export.out, helloRun+",") || !strings.Contains(export.out, "Hello, Ada!") {
 		t.Errorf("export beside the server: %+v", export)
+	}
+	// A command that reads the store itself says who holds it.
+	status := cli("projections", "status")
+	if status.code != 1 || !strings.Contains(status.errs, "in use by the server at "+base) {
+		t.Errorf("projections status beside the server: %+v", status)
 	}
 
 	// TOKEN=$(bin/grimoire token create --user alice); curl … demo/runs?mode=sync

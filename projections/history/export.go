@@ -60,8 +60,16 @@ type header struct {
 	Time    time.Time `json:"time"`
 }
 
+// LogReader is what Export reads: the global log, in pages (an
+// events.Store, or a server's log over its API). One that also has
+// LastPosition(ctx) (uint64, error) is asked for the head instead of
+// being read through once more.
+type LogReader interface {
+	ReadAll(ctx context.Context, from uint64, max int) ([]events.RecordedEvent, error)
+}
+
 // Export writes the selected events or node results to w.
-func Export(ctx context.Context, store events.Store, opts ExportOptions, w io.Writer) (ExportStats, error) {
+func Export(ctx context.Context, store LogReader, opts ExportOptions, w io.Writer) (ExportStats, error) {
 	var st ExportStats
 	if opts.Format == "" {
 		opts.Format = FormatJSONL
@@ -159,7 +167,7 @@ func ofSpell(e events.RecordedEvent, spellID string) bool {
 }
 
 // headOf is the log's last position.
-func headOf(ctx context.Context, store events.Store) (uint64, error) {
+func headOf(ctx context.Context, store LogReader) (uint64, error) {
 	type lastPositioner interface {
 		LastPosition(ctx context.Context) (uint64, error)
 	}
@@ -183,7 +191,7 @@ func headOf(ctx context.Context, store events.Store) (uint64, error) {
 
 // firstAtOrAfter finds, by bisection on positions, the first position
 // whose commit time is at or after t (commit times grow with positions).
-func firstAtOrAfter(ctx context.Context, store events.Store, t time.Time, head uint64) (uint64, error) {
+func firstAtOrAfter(ctx context.Context, store LogReader, t time.Time, head uint64) (uint64, error) {
 	lo, hi := uint64(1), head+1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
