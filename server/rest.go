@@ -152,7 +152,7 @@ func (s *Server) handleGetSpellState(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	state, err := runs.ReadSpellState(r.Context(), s.opts.Store, spell, ident.User)
+	state, err := s.opts.Executor.SpellState(r.Context(), spell, ident.User)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -193,6 +193,9 @@ type Run struct {
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
 	outcome Outcome
+	// namedByCaller: the caller chose the run id, so the log may hold
+	// what an earlier try of it wrote (its state writes are counted).
+	namedByCaller bool
 }
 
 // ID is the run's id.
@@ -238,6 +241,8 @@ type Executor struct {
 	closed bool
 	active map[string]*Run
 	wg     sync.WaitGroup
+
+	folds stateFolds // spell states as last read
 
 	spellsMu sync.Mutex
 	saved    map[string]bool // spellID + "\x00" + hash known to be in the log
@@ -320,6 +325,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	run.namedByCaller = spec.RunID != ""
 	started := false
 	defer func() {
 		if !started {
@@ -448,7 +454,7 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 	ctx := run.ctx
 	req.Observer = rec
 	if req.State == nil {
-		req.State = newLogState(e.opts.Store, prog.Spell, req.User, stateSession, req.RunID, e.opts.Now)
+		req.State = newLogState(e.opts.Store, &e.folds, prog.Spell, req.User, stateSession, req.RunID, prior != nil || run.namedByCaller, e.opts.Now)
 	}
 	if c := e.opts.Cache; c != nil {
 		if req.Cache = c.For(prog.Spell, noCache); req.Cache != nil {

@@ -33,6 +33,8 @@ import (
 // stream holds the run's n-th write of that activation already.
 type logState struct {
 	store   events.Store
+	folds   *stateFolds
+	resumed bool // the stream may hold this run's writes: count them
 	spell   *graph.Spell
 	owner   string
 	session string
@@ -52,12 +54,12 @@ var _ graph.SpellState = (*logState)(nil)
 
 // newLogState is the state a run of spell by owner sees: the spell's state
 // for that owner, or, when session is set, that editor session's own.
-func newLogState(store events.Store, spell *graph.Spell, owner, session, runID string, now func() time.Time) *logState {
+func newLogState(store events.Store, folds *stateFolds, spell *graph.Spell, owner, session, runID string, resumed bool, now func() time.Time) *logState {
 	stream := events.StateStream(spell.ID, owner)
 	if session != "" {
 		stream = events.SessionStateStream(spell.ID, owner, session)
 	}
-	return &logState{store: store, spell: spell, owner: owner, session: session, stream: stream, runID: runID, now: now}
+	return &logState{store: store, folds: folds, resumed: resumed, spell: spell, owner: owner, session: session, stream: stream, runID: runID, now: now}
 }
 
 // loadLocked reads the state stream once.
@@ -67,7 +69,13 @@ func (s *logState) loadLocked(ctx context.Context) error {
 	}
 	s.loaded = true
 	s.made = map[string]int{}
-	s.view, s.prior, s.loadErr = foldState(ctx, s.store, s.spell, s.stream, s.runID)
+	if s.resumed {
+		s.view, s.prior, s.loadErr = foldState(ctx, s.store, s.spell, s.stream, s.runID)
+	} else {
+		// A new run wrote nothing yet: the fold need not count its writes.
+		s.prior = map[string]int{}
+		s.view, s.loadErr = s.folds.read(ctx, s.store, s.spell, s.stream)
+	}
 	return s.loadErr
 }
 
@@ -120,30 +128,93 @@ func (s *logState) Write(ctx context.Context, w graph.StateWriter, ops []graph.S
 	return err
 }
 
-// ReadSpellState folds a spell's state for one owner from the log: the
-// spell's gameState, then every StateWritten in stream order.
-func ReadSpellState(ctx context.Context, store events.Store, spell *graph.Spell, owner string) (map[string]any, error) {
-	state, _, err := foldState(ctx, store, spell, events.StateStream(spell.ID, owner), "")
-	return state, err
+// SpellState is a spell's state for one owner, as the owner's next run
+// will see it: the spell's gameState, then every StateWritten in stream
+// order.
+func (e *Executor) SpellState(ctx context.Context, spell *graph.Spell, owner string) (map[string]any, error) {
+	return e.folds.read(ctx, e.opts.Store, spell, events.StateStream(spell.ID, owner))
+}
+
+// stateFolds keeps the latest fold of each state stream this process has
+// read, so that the next read applies only the writes appended since (by
+// any process) instead of the whole stream again: a spell's state costs a
+// run the size of the state, not of its history. A fold is kept per spell
+// version (its gameState is where the fold starts); at most
+// stateFoldsCap streams are kept, then it starts over.
+type stateFolds struct {
+	mu sync.Mutex
+	m  map[string]*stateFold // by stream
+}
+
+type stateFold struct {
+	spellHash string
+	next      uint64         // the stream revision to read from
+	state     map[string]any // never changed once kept: read() clones it
+}
+
+const stateFoldsCap = 4096
+
+func (f *stateFolds) read(ctx context.Context, store events.Store, spell *graph.Spell, stream string) (map[string]any, error) {
+	hash := graph.Hash(spell)
+	f.mu.Lock()
+	kept := f.m[stream]
+	f.mu.Unlock()
+	from, state := uint64(0), graph.InitialState(spell)
+	if kept != nil && kept.spellHash == hash {
+		cloned, err := graph.CloneState(kept.state)
+		if err != nil {
+			return nil, err
+		}
+		from, state = kept.next, cloned
+	}
+	state, next, _, err := applyStateStream(ctx, store, spell, stream, from, state, "")
+	if err != nil {
+		return nil, err
+	}
+	if kept == nil || kept.spellHash != hash || next > kept.next {
+		keep, err := graph.CloneState(state)
+		if err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		if f.m == nil || len(f.m) >= stateFoldsCap {
+			f.m = map[string]*stateFold{}
+		}
+		if cur := f.m[stream]; cur == nil || cur.spellHash != hash || cur.next < next {
+			f.m[stream] = &stateFold{spellHash: hash, next: next, state: keep}
+		}
+		f.mu.Unlock()
+	}
+	return state, nil
 }
 
 // foldState is the spell's gameState with the ops of stream's
 // StateWritten events applied in stream order, and how many of them run
 // runID wrote, by writerKey.
 func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stream, runID string) (map[string]any, map[string]int, error) {
-	state := graph.InitialState(spell)
+	state, _, byRun, err := applyStateStream(ctx, store, spell, stream, 0, graph.InitialState(spell), runID)
+	return state, byRun, err
+}
+
+// applyStateStream applies to state the ops of stream's StateWritten
+// events from revision from on, and returns it with the revision to read
+// from next time and how many of those events run runID wrote, by
+// writerKey.
+func applyStateStream(ctx context.Context, store events.Store, spell *graph.Spell, stream string, from uint64, state map[string]any, runID string) (map[string]any, uint64, map[string]int, error) {
 	byRun := map[string]int{}
-	recs, err := store.ReadStream(ctx, stream, 0, events.Forwards, 0)
+	recs, err := store.ReadStream(ctx, stream, from, events.Forwards, 0)
 	if errors.Is(err, events.ErrStreamNotFound) {
-		return state, byRun, nil
+		return state, from, byRun, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read spell state of %q: %w", spell.ID, err)
+		return nil, 0, nil, fmt.Errorf("read spell state of %q: %w", spell.ID, err)
 	}
+	next := from
 	for _, r := range recs {
+		next = r.Revision + 1
 		v, err := events.Decode(r)
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		sw, ok := v.(events.StateWritten)
 		if !ok {
@@ -151,14 +222,14 @@ func foldState(ctx context.Context, store events.Store, spell *graph.Spell, stre
 		}
 		var ops []graph.StateOp
 		if err := json.Unmarshal(sw.Ops, &ops); err != nil {
-			return nil, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+			return nil, 0, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
 		}
 		if state, err = graph.ApplyStateOps(state, ops); err != nil {
-			return nil, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
+			return nil, 0, nil, fmt.Errorf("spell state of %q at revision %d: %w", spell.ID, r.Revision, err)
 		}
 		if runID != "" && sw.RunID == runID {
 			byRun[writerKey(sw.Path, sw.NodeID, sw.Activation)]++
 		}
 	}
-	return state, byRun, nil
+	return state, next, byRun, nil
 }

@@ -76,7 +76,9 @@ func TestSpellStateIsDurable(t *testing.T) {
 
 	st = openStore(t, dir)
 	defer st.Close()
-	state, err := runs.ReadSpellState(context.Background(), st, visitsSpell(), "ada")
+	ex = newExecutor(t, st, cat)
+	defer ex.Close(context.Background())
+	state, err := ex.SpellState(context.Background(), visitsSpell(), "ada")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +86,6 @@ func TestSpellStateIsDurable(t *testing.T) {
 	if len(visits) != 4 || visits[0] != 1.0 || visits[1] != 2.0 {
 		t.Fatalf("after restart the state is %v, want [1 2 3 4] with 3 and 4 in either order", state)
 	}
-	ex = newExecutor(t, st, cat)
-	defer ex.Close(context.Background())
 	got := runVisit(t, ex, "ada", 5)
 	if len(got) != 5 || got[4] != 5.0 {
 		t.Fatalf("a run after restart read %v, want the four earlier visits and 5", got)
@@ -165,5 +165,38 @@ func TestResumedRunDoesNotWriteStateTwice(t *testing.T) {
 	// Another run of ada's writes as usual.
 	if got := runVisit(t, ex, "ada", 8); !sameNumbers(got, 7, 8) {
 		t.Fatalf("next run read %v, want [7 8]", got)
+	}
+}
+
+// The state a process keeps between reads is only where it starts: writes
+// that another process appended since are applied, and a new version of
+// the spell (another gameState) folds its state from that version's start.
+func TestKeptSpellStateFollowsOtherProcessesAndNewVersions(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	cat := nodes.NewRegistry(nodes.Services{})
+	here, there := newExecutor(t, st, cat), newExecutor(t, st, cat)
+	defer here.Close(context.Background())
+	defer there.Close(context.Background())
+	ctx := context.Background()
+
+	runVisit(t, here, "ada", 1)
+	if s, err := here.SpellState(ctx, visitsSpell(), "ada"); err != nil || !sameNumbers(s["visits"].([]any), 1) {
+		t.Fatalf("state here: %v, %v", s, err)
+	}
+	runVisit(t, there, "ada", 2)
+	if got := runVisit(t, here, "ada", 3); !sameNumbers(got, 1, 2, 3) {
+		t.Fatalf("a run here read %v, want the other process's write too: [1 2 3]", got)
+	}
+	v2 := visitsSpell()
+	v2.Meta = map[string]any{graph.MetaGameState: map[string]any{"visits": []any{0.0}}}
+	s, err := here.SpellState(ctx, v2, "ada")
+	if err != nil || !sameNumbers(s["visits"].([]any), 0, 1, 2, 3) {
+		t.Fatalf("state of a version starting at [0]: %v, %v; want [0 1 2 3]", s, err)
+	}
+	// What a read returns is the caller's: changing it changes no later read.
+	s["visits"] = "scribbled"
+	if s, _ := here.SpellState(ctx, v2, "ada"); !sameNumbers(s["visits"].([]any), 0, 1, 2, 3) {
+		t.Fatalf("a caller's change leaked into the kept state: %v", s)
 	}
 }
