@@ -75,6 +75,12 @@ var (
 // New returns a pool. Unless opts.Prewarm is set, no process starts
 // before the first call.
 func New(opts Options) (*Pool, error) {
+	// A worker never starts workers: a binary that lacks the worker entry
+	// point (a test binary without ExitIfWorker) would otherwise start
+	// copies of itself.
+	if os.Getenv(workerEnv) != "" {
+		return nil, fmt.Errorf("code sandbox: this process is a sandbox worker (%s is set); call sandbox.ExitIfWorker first thing in main or TestMain", workerEnv)
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = max(2, runtime.NumCPU())
 	}

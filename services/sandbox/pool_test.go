@@ -363,3 +363,11 @@ func TestSyntaxAndMaxTimeout(t *testing.T) {
 		t.Fatalf("a syntax check started %d workers", s.Started)
 	}
 }
+
+// A worker never starts workers.
+func TestWorkerCannotStartAPool(t *testing.T) {
+	t.Setenv("GRIMOIRE_SANDBOX_WORKER", "{}")
+	if _, err := sandbox.New(sandbox.Options{}); err == nil || !strings.Contains(err.Error(), "ExitIfWorker") {
+		t.Fatalf("err = %v", err)
+	}
+}
