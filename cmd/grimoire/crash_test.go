@@ -14,11 +14,14 @@ import (
 
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/events/embedded"
+	"github.com/grimoire-run/grimoire/services/sandbox"
 )
 
 // TestMain lets a test re-run this binary as the grimoire command, so that
-// it can be killed like the real one.
+// it can be killed like the real one, and lets the code sandbox start it as
+// its worker processes.
 func TestMain(m *testing.M) {
+	sandbox.ExitIfWorker()
 	if args := os.Getenv("GRIMOIRE_TEST_AS_CLI"); args != "" {
 		var argv []string
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {

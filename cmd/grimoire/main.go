@@ -27,12 +27,19 @@ import (
 type command struct {
 	summary string
 	run     func(ctx context.Context, env *cliEnv, args []string) int
+	hidden  bool // internal: not listed in the usage
 }
 
 var commands = map[string]command{}
 
 func register(name, summary string, run func(ctx context.Context, env *cliEnv, args []string) int) {
 	commands[name] = command{summary: summary, run: run}
+}
+
+// registerInternal adds a command that grimoire runs itself and the usage
+// does not list.
+func registerInternal(name string, run func(ctx context.Context, env *cliEnv, args []string) int) {
+	commands[name] = command{run: run, hidden: true}
 }
 
 // cliEnv is what every subcommand writes to; tests substitute buffers.
@@ -108,8 +115,10 @@ func commandHelp(ctx context.Context, env *cliEnv, name string, args []string) i
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: grimoire COMMAND [flags] [args]\n\ncommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

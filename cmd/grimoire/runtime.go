@@ -113,8 +113,8 @@ func dataDir(env *cliEnv, flagValue string) string {
 // compiles Code nodes' JavaScript, so that validation reports syntax errors;
 // it never runs them.
 func newCatalog(env *cliEnv) *nodes.Registry {
-	opts, _ := sandboxOptions(env) // a bad setting is reported when a runtime opens
-	return nodes.NewRegistry(nodes.Services{Sandbox: jsvm.New(opts)})
+	sb, _ := sandboxSettings(env) // a bad setting is reported when a runtime opens
+	return nodes.NewRegistry(nodes.Services{Sandbox: jsvm.New(sb.js)})
 }
 
 // stderrLogger logs warnings and errors as text on the command's stderr.

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/events/memory"
 	"github.com/grimoire-run/grimoire/nodes"
+	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/fromenv"
 	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/sandbox"
 )
 
 // openServices builds what node types call, from the environment (see
@@ -21,7 +25,7 @@ import (
 // nothing else is configured, Weaviate when GRIMOIRE_WEAVIATE_URL is set,
 // agent memory in the event store, and the JavaScript sandbox.
 func openServices(ctx context.Context, env *cliEnv, dir string, store events.Store, log *slog.Logger) (nodes.Services, func() error, error) {
-	sbOpts, err := sandboxOptions(env)
+	sbSettings, err := sandboxSettings(env)
 	if err != nil {
 		return nodes.Services{}, func() error { return nil }, err
 	}
@@ -30,7 +34,10 @@ func openServices(ctx context.Context, env *cliEnv, dir string, store events.Sto
 		return nodes.Services{}, func() error { return nil }, err
 	}
 	log.Info("services", "summary", fs.Summary)
-	sandbox := jsvm.New(sbOpts)
+	sandbox, err := sbSettings.open()
+	if err != nil {
+		return nodes.Services{}, func() error { return nil }, errors.Join(err, fs.Close())
+	}
 	svc := nodes.Services{
 		Completion:   fs.Completion,
 		Embedder:     fs.Embedder,
@@ -42,18 +49,66 @@ func openServices(ctx context.Context, env *cliEnv, dir string, store events.Sto
 	return svc, func() error { return errors.Join(sandbox.Close(), fs.Close()) }, nil
 }
 
-// envCodeMaxTimeout caps the time a Code node may ask for ("30s" default).
-const envCodeMaxTimeout = "GRIMOIRE_CODE_MAX_TIMEOUT"
+// The Code node's sandbox settings (docs/services.md, docs/decisions/0008).
+const (
+	envCodeMaxTimeout     = "GRIMOIRE_CODE_MAX_TIMEOUT"       // the most time a Code node may ask for ("30s" default)
+	envCodeSandbox        = "GRIMOIRE_CODE_SANDBOX"           // process (default) or none
+	envCodeSandboxWorkers = "GRIMOIRE_CODE_SANDBOX_WORKERS"   // worker processes, default the number of CPUs (at least 2)
+	envCodeSandboxMemory  = "GRIMOIRE_CODE_SANDBOX_MEMORY_MB" // heap one activation may grow by, default 256
+)
 
-// sandboxOptions reads the sandbox's settings from the environment.
-func sandboxOptions(env *cliEnv) (jsvm.Options, error) {
-	var o jsvm.Options
+// codeSandbox is how Code nodes' JavaScript runs.
+type codeSandbox struct {
+	process     bool // in worker processes (services/sandbox), else in this process (jsvm)
+	js          jsvm.Options
+	workers     int
+	memoryBytes uint64
+}
+
+// sandboxCloser is a Code sandbox the runtime closes.
+type sandboxCloser interface {
+	services.Sandbox
+	Close() error
+}
+
+func (c codeSandbox) open() (sandboxCloser, error) {
+	if !c.process {
+		return jsvm.New(c.js), nil
+	}
+	return sandbox.New(sandbox.Options{Workers: c.workers, MemoryBytes: c.memoryBytes, JS: c.js, Prewarm: true})
+}
+
+// sandboxSettings reads the sandbox's settings from the environment.
+func sandboxSettings(env *cliEnv) (codeSandbox, error) {
+	c := codeSandbox{process: true}
+	switch v := strings.TrimSpace(env.getenv(envCodeSandbox)); v {
+	case "", "process":
+	case "none":
+		c.process = false
+	default:
+		return c, fmt.Errorf("%s=%q: want process (each activation in a worker process, the default) or none (in the server's process)", envCodeSandbox, v)
+	}
 	if v := env.getenv(envCodeMaxTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > time.Hour {
-			return o, fmt.Errorf("%s=%q: want a duration up to 1h, such as 30s", envCodeMaxTimeout, v)
+			return c, fmt.Errorf("%s=%q: want a duration up to 1h, such as 30s", envCodeMaxTimeout, v)
 		}
-		o.MaxTimeout = d
+		c.js.MaxTimeout = d
 	}
-	return o, nil
+	if v := env.getenv(envCodeSandboxWorkers); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return c, fmt.Errorf("%s=%q: want a number of worker processes from 1 to 1024", envCodeSandboxWorkers, v)
+		}
+		c.workers = n
+	}
+	if v := env.getenv(envCodeSandboxMemory); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 16 || n > 65536 {
+			return c, fmt.Errorf("%s=%q: want a number of MiB from 16 to 65536, such as 256", envCodeSandboxMemory, v)
+		}
+		c.memoryBytes = uint64(n) << 20
+		c.js.MaxHeapGrowth = c.memoryBytes
+	}
+	return c, nil
 }

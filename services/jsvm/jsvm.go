@@ -149,8 +149,7 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 		timeout = s.opts.Timeout
 	}
 	timeout = min(timeout, s.opts.MaxTimeout)
-	timeoutErr := &services.LimitError{Err: services.ErrSandboxTimeout,
-		Message: fmt.Sprintf("exceeded its %s time limit", timeout)}
+	timeoutErr := TimeoutError(timeout)
 
 	vm := goja.New()
 	type outcome struct {
@@ -195,8 +194,19 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	}
 }
 
+// TimeoutError is the error of a call that ran past its time limit.
+func TimeoutError(limit time.Duration) *services.LimitError {
+	return &services.LimitError{Err: services.ErrSandboxTimeout, Message: fmt.Sprintf("exceeded its %s time limit", limit)}
+}
+
+// MemoryError is the error of a call whose heap grew past maxGrowth bytes.
+func MemoryError(maxGrowth uint64) *services.LimitError {
+	return &services.LimitError{Err: services.ErrSandboxMemory,
+		Message: fmt.Sprintf("exceeded its memory limit (its heap grew by more than %d MiB)", maxGrowth>>20)}
+}
+
 func (s *Sandbox) watch(ctx context.Context, vm *goja.Runtime, deadline time.Time, timeoutErr error, stop <-chan struct{}) {
-	start := heapInUse()
+	start := HeapInUse()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	tick := time.NewTicker(s.opts.Tick)
@@ -212,9 +222,8 @@ func (s *Sandbox) watch(ctx context.Context, vm *goja.Runtime, deadline time.Tim
 			vm.Interrupt(timeoutErr)
 			return
 		case <-tick.C:
-			if now := heapInUse(); now > start && now-start > s.opts.MaxHeapGrowth {
-				vm.Interrupt(&services.LimitError{Err: services.ErrSandboxMemory,
-					Message: fmt.Sprintf("exceeded its memory limit (its heap grew by more than %d MiB)", s.opts.MaxHeapGrowth>>20)})
+			if now := HeapInUse(); now > start && now-start > s.opts.MaxHeapGrowth {
+				vm.Interrupt(MemoryError(s.opts.MaxHeapGrowth))
 				return
 			}
 		}
@@ -226,7 +235,8 @@ func (s *Sandbox) watch(ctx context.Context, vm *goja.Runtime, deadline time.Tim
 // keeps does.
 var heapSample = "/memory/classes/heap/objects:bytes"
 
-func heapInUse() uint64 {
+// HeapInUse is the process's heap in use, as the memory bound measures it.
+func HeapInUse() uint64 {
 	s := [1]metrics.Sample{{Name: heapSample}}
 	metrics.Read(s[:])
 	if s[0].Value.Kind() != metrics.KindUint64 {
