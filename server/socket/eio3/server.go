@@ -166,7 +166,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && s.opts.Limits.HardMaxBytes > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.Limits.HardMaxBytes)
 		}
-		s.engine.ServeHTTP(w, r)
+		s.engine.ServeHTTP(limitFrames(w, s.opts.Limits.HardMaxBytes), r)
 		return
 	}
 	s.mu.Lock()
@@ -179,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &handshakeState{id: id, wg: &s.handshake}))
 	defer r.Context().Value(ctxKey{}).(*handshakeState).done()
-	s.engine.ServeHTTP(w, r)
+	s.engine.ServeHTTP(limitFrames(w, s.opts.Limits.HardMaxBytes), r)
 }
 
 type handshakeState struct {
