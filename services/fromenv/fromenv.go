@@ -98,8 +98,9 @@ func Open(ctx context.Context, opts Options) (*Services, error) {
 		return fail(fmt.Errorf("completion endpoint: %w", err))
 	default:
 		router.SetLogger(log)
+		s.closers = append(s.closers, router.Close)
 		s.Router, s.Completion, s.DefaultModel = router, router, router.DefaultModel()
-		summary = append(summary, "completion: OpenAI-compatible endpoint")
+		summary = append(summary, "completion: OpenAI-compatible endpoints ("+router.Describe()+")")
 	}
 
 	useRemote := router != nil && router.EmbeddingModel() != ""

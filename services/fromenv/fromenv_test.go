@@ -140,3 +140,21 @@ func TestWeaviateWhenConfigured(t *testing.T) {
 	}
 	roundTrip(t, s)
 }
+
+func TestPoolIsNamedInTheSummary(t *testing.T) {
+	gpu1 := devllm.New(t, devllm.Options{})
+	gpu2 := devllm.New(t, devllm.Options{})
+	path := filepath.Join(t.TempDir(), "endpoints.json")
+	cfg := `{"chat": ["gpu1", "gpu2"], "healthCheck": {"interval": "1h"}, "endpoints": {
+	  "gpu1": {"baseURL": "` + gpu1.URL + `", "model": "big", "models": ["llama-3.1-8b"]},
+	  "gpu2": {"baseURL": "` + gpu2.URL + `", "model": "big", "models": ["llama-3.1-8b"]}}}`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, map[string]string{"GRIMOIRE_OPENAI_CONFIG": path})
+	for _, want := range []string{"chat: gpu1, gpu2", "pool llama-3.1-8b: gpu1, gpu2", "health checks every 1h0m0s"} {
+		if !strings.Contains(s.Summary, want) {
+			t.Errorf("summary %q does not contain %q", s.Summary, want)
+		}
+	}
+}

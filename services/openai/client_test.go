@@ -249,6 +249,7 @@ func TestConfigFileRoutesByModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close() })
 	for _, model := range []string{"", "llama-3.1-70b", "fast", "llama-3.1-8b"} {
 		if _, err := r.Complete(t.Context(), services.CompletionRequest{Model: model, Messages: hello.Messages}, nil); err != nil {
 			t.Fatalf("model %q: %v", model, err)
@@ -276,7 +277,13 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		{"no base URL", `{"endpoints":{"a":{"model":"m"}}}`, `endpoint "a": baseURL is required`},
 		{"chat not named", `{"endpoints":{"a":{"baseURL":"http://x/v1"},"b":{"baseURL":"http://y/v1"}}}`, `name the chat endpoint`},
 		{"unknown chat", `{"chat":"c","endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat endpoint "c" is not among the endpoints (a)`},
-		{"model twice", `{"chat":"a","endpoints":{"a":{"baseURL":"http://x/v1","models":["m"]},"b":{"baseURL":"http://y/v1","models":["m"]}}}`, `model "m" is listed by endpoints "a" and "b"`},
+		{"chat named twice", `{"chat":["a","a"],"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat: endpoint "a" is named twice`},
+		{"chat not a name", `{"chat":3,"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `want an endpoint name or a list of names, got 3`},
+		{"unknown pool member", `{"chat":["a","b"],"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat endpoint "b" is not among the endpoints (a)`},
+		{"negative breaker failures", `{"breaker":{"failures":-1},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `breaker: failures -1: want a positive count`},
+		{"endpoint breaker", `{"endpoints":{"a":{"baseURL":"http://x/v1","breaker":{"failures":-2}}}}`, `endpoint "a": breaker: failures -2`},
+		{"unknown breaker field", `{"breaker":{"failure":3},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `unknown field "failure"`},
+		{"bad health interval", `{"healthCheck":{"interval":"often"},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `duration "often"`},
 		{"empty key env", `{"endpoints":{"a":{"baseURL":"http://x/v1","apiKeyEnv":"NOPE_UNSET"}}}`, `NOPE_UNSET (apiKeyEnv) is empty`},
 		{"trailing", `{"endpoints":{"a":{"baseURL":"http://x/v1"}}} {}`, "trailing data"},
 	}
@@ -284,7 +291,10 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := openai.ParseConfig([]byte(tt.json))
 			if err == nil {
-				_, err = openai.NewRouter(cfg, func(string) string { return "" })
+				var r *openai.Router
+				if r, err = openai.NewRouter(cfg, func(string) string { return "" }); err == nil {
+					_ = r.Close()
+				}
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
@@ -303,7 +313,9 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// A config that parses either builds or fails with an error; it
 		// never panics.
-		_, _ = openai.NewRouter(cfg, func(string) string { return "k" })
+		if r, err := openai.NewRouter(cfg, func(string) string { return "k" }); err == nil {
+			_ = r.Close()
+		}
 	})
 }
 
