@@ -22,6 +22,7 @@ import (
 type Client struct {
 	opts Options
 	api  *goopenai.Client
+	http *http.Client
 	sem  chan struct{}
 
 	// health is the endpoint's circuit breaker when a Router built it
@@ -61,7 +62,7 @@ func New(opts Options) (*Client, error) {
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	cfg.BaseURL = opts.BaseURL
 	cfg.HTTPClient = &watchingDoer{client: httpClient, idle: opts.StreamIdleTimeout}
-	c := &Client{opts: opts, api: goopenai.NewClientWithConfig(cfg)}
+	c := &Client{opts: opts, api: goopenai.NewClientWithConfig(cfg), http: httpClient}
 	if opts.MaxConcurrent > 0 {
 		c.sem = make(chan struct{}, opts.MaxConcurrent)
 	}

@@ -166,17 +166,21 @@ type HealthCheck struct {
 type healthChecker struct {
 	endpoints []*Client
 	cfg       HealthCheck
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// log is set apart from the endpoints' options: SetLogger may run
+	// while checks do.
+	log    atomic.Pointer[slog.Logger]
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-func startHealthChecker(endpoints []*Client, cfg HealthCheck) *healthChecker {
+func startHealthChecker(endpoints []*Client, cfg HealthCheck, log *slog.Logger) *healthChecker {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
 	cfg.Timeout = min(cfg.Timeout, cfg.Interval)
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthChecker{endpoints: endpoints, cfg: cfg, cancel: cancel}
+	h.log.Store(log)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -205,7 +209,7 @@ func (h *healthChecker) checkAll(ctx context.Context) {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 			defer cancel()
-			o := c.checkHealth(cctx)
+			o := c.checkHealth(cctx, h.log.Load())
 			if ctx.Err() != nil {
 				return // closing: the outcome means nothing
 			}
@@ -222,7 +226,7 @@ func (h *healthChecker) stop() {
 }
 
 // checkHealth lists the endpoint's models.
-func (c *Client) checkHealth(ctx context.Context) outcome {
+func (c *Client) checkHealth(ctx context.Context, log *slog.Logger) outcome {
 	_, err := c.api.ListModels(ctx)
 	if err == nil {
 		return outcomeOK
@@ -239,7 +243,7 @@ func (c *Client) checkHealth(ctx context.Context) outcome {
 	if status > 0 && status < 500 {
 		return outcomeRefused
 	}
-	c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "inference endpoint failed its health check",
+	log.LogAttrs(ctx, slog.LevelWarn, "inference endpoint failed its health check",
 		slog.String("endpoint", c.opts.Name), slog.String("error", err.Error()))
 	return outcomeFailed
 }

@@ -228,7 +228,11 @@ func isConnectionError(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		(errors.As(err, &netErr) && netErr.Timeout())
+		(errors.As(err, &netErr) && netErr.Timeout()) ||
+		// net/http's unexported errServerClosedIdle: the server closed the
+		// connection before answering (a server going down). The transport
+		// replays only idempotent requests itself, and a completion is a POST.
+		strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // retryAfter reads Retry-After-Ms (OpenAI) or Retry-After in seconds or as

@@ -205,6 +205,9 @@ func (r *Router) SetLogger(log *slog.Logger) {
 	for _, c := range r.endpoints {
 		c.opts.Logger = log
 	}
+	if r.checker != nil {
+		r.checker.log.Store(log)
+	}
 }
 
 var (
@@ -330,7 +333,7 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 		for _, name := range r.names {
 			all = append(all, r.endpoints[name])
 		}
-		r.checker = startHealthChecker(all, HealthCheck{Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout)})
+		r.checker = startHealthChecker(all, HealthCheck{Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout)}, slog.Default())
 	}
 	return r, nil
 }
@@ -344,12 +347,15 @@ func singleRouter(c *Client) *Router {
 		endpoints: map[string]*Client{c.opts.Name: c}, names: []string{c.opts.Name}}
 }
 
-// Close stops the health checks and waits for any in progress. Calls in
-// flight are not interrupted.
+// Close stops the health checks, waiting for any in progress, and closes
+// idle connections. Calls in flight are not interrupted.
 func (r *Router) Close() error {
 	r.closeOnce.Do(func() {
 		if r.checker != nil {
 			r.checker.stop()
+		}
+		for _, c := range r.endpoints {
+			c.http.CloseIdleConnections()
 		}
 	})
 	return nil
