@@ -74,6 +74,8 @@ type envOptions struct {
 	Cache bool
 	// Analysts wires the analyst API to read models fed from the store.
 	Analysts bool
+	// Inference exports an inference pool's metrics.
+	Inference server.InferenceStats
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -140,7 +142,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	srv, err := server.New(server.Options{
 		Store: store, Bus: b, Library: lib, Spells: model, Executor: exec, Runner: runner,
 		Verifier: v, Socket: o.Socket, Limits: o.Limits, Logger: log, DemoSpell: demoSpell(t),
-		Analysts: analysts,
+		Analysts: analysts, Inference: o.Inference,
 	})
 	if err != nil {
 		t.Fatal(err)

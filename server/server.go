@@ -88,6 +88,9 @@ type Options struct {
 	// and the projection metrics; its zero value serves those routes as
 	// 503 unavailable.
 	Analysts Analysts
+	// Inference, when set, exports each inference endpoint's load,
+	// outcomes and circuit breaker on /metrics.
+	Inference InferenceStats
 }
 
 // Server serves REST, SSE and Socket.IO.
@@ -166,6 +169,9 @@ func New(opts Options) (*Server, error) {
 	s.feeds = newFeeds(opts.Store, opts.Logger, s.metrics)
 	if a := opts.Analysts; a.Projections != nil || a.Cache != nil {
 		s.metrics.register(&projectionMetrics{proj: a.Projections, cache: a.Cache})
+	}
+	if opts.Inference != nil {
+		s.metrics.register(&inferenceMetrics{pool: opts.Inference})
 	}
 
 	sockOpts := opts.Socket

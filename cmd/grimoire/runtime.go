@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/openai"
 	"log/slog"
 	"math"
 	"os"
@@ -73,8 +74,10 @@ type runtime struct {
 	Spells      *spellsmodel.Model
 	Usage       *usagemodel.Model
 	Cache       *cache.Model
-	DataDir     string
-	Logger      *slog.Logger
+	// Inference is the inference pool, nil when no endpoint is configured.
+	Inference *openai.Router
+	DataDir   string
+	Logger    *slog.Logger
 	// StoreKind is "embedded" or "eventstoredb", for messages.
 	StoreKind string
 	closers   []func() error
@@ -212,11 +215,12 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	rt.onClose(b.Close)
 
 	rt.Library = &spells.Library{Store: store}
-	svc, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
+	svc, inference, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
 	if err != nil {
 		return nil, err
 	}
 	rt.onClose(closeServices)
+	rt.Inference = inference
 	rt.Catalog = nodes.NewRegistry(svc)
 	rt.Runner = &graph.Runner{Catalog: rt.Catalog, Spells: rt.Library}
 

@@ -205,6 +205,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 		Socket:   socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
 		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
 	}
+	if rt.Inference != nil {
+		opts.Inference = rt.Inference
+	}
 	if !*noDemo {
 		spell, _, err := graph.ParseSpell(demoSpell)
 		if err != nil {
