@@ -10,7 +10,7 @@ func TestBreakerStateMachine(t *testing.T) {
 	b := newBreaker(BreakerPolicy{Failures: 3, CoolDown: 10 * time.Second})
 	admit := func(at time.Time) uint64 {
 		t.Helper()
-		gen, ok := b.admit(at)
+		gen, ok := b.admit(&clock{t: at})
 		if !ok {
 			t.Fatalf("not admitted at %v in state %v", at.Sub(t0), b.current(at))
 		}
@@ -45,7 +45,7 @@ func TestBreakerStateMachine(t *testing.T) {
 	want(t0.Add(time.Second), BreakerOpen)
 
 	// Open: nothing is admitted until the cool-down ends.
-	if _, ok := b.admit(t0.Add(9 * time.Second)); ok || b.available(t0.Add(9*time.Second)) != unavailable {
+	if _, ok := b.admit(&clock{t: t0.Add(9 * time.Second)}); ok || b.available(&clock{t: t0.Add(9 * time.Second)}) != unavailable {
 		t.Fatal("admitted during the cool-down")
 	}
 	if d := b.retryIn(t0.Add(4 * time.Second)); d != 6*time.Second {
@@ -55,11 +55,11 @@ func TestBreakerStateMachine(t *testing.T) {
 	// Half-open: exactly one probe at a time; a cancelled probe frees the slot.
 	t1 := t0.Add(10 * time.Second)
 	want(t1, BreakerHalfOpen)
-	if b.available(t1) != availableProbe {
+	if b.available(&clock{t: t1}) != availableProbe {
 		t.Fatal("no probe offered after the cool-down")
 	}
 	probe := admit(t1)
-	if _, ok := b.admit(t1); ok {
+	if _, ok := b.admit(&clock{t: t1}); ok {
 		t.Fatal("a second request admitted while the probe is in flight")
 	}
 	b.record(probe, outcomeCancelled, t1)

@@ -40,7 +40,7 @@ type lease struct {
 func (l lease) release(o outcome) {
 	l.c.inFlight.Add(-1)
 	l.c.counts[o].Add(1)
-	l.c.health.record(l.gen, o, time.Now())
+	l.c.health.settle(l.gen, o)
 }
 
 // A Client on its own is a route of one endpoint, with no breaker.
@@ -83,14 +83,14 @@ func (p *pool) names() []string {
 // chance to come back. Endpoints that failed this call are taken only when
 // no other can be.
 func (p *pool) pick(failed []*Client) (lease, error) {
-	now := time.Now()
+	var clk clock
 	for _, avoid := range [][]*Client{failed, nil} {
 		for range 3 { // a claim lost to a concurrent caller: look again
-			c := p.best(avoid, now)
+			c := p.best(avoid, &clk)
 			if c == nil {
 				break
 			}
-			if gen, ok := c.health.admit(now); ok {
+			if gen, ok := c.health.admit(&clk); ok {
 				c.inFlight.Add(1)
 				return lease{c: c, gen: gen}, nil
 			}
@@ -101,7 +101,7 @@ func (p *pool) pick(failed []*Client) (lease, error) {
 	}
 	var soonest time.Duration = -1
 	for _, c := range p.members {
-		if d := c.health.retryIn(now); soonest < 0 || d < soonest {
+		if d := c.health.retryIn(clk.now()); soonest < 0 || d < soonest {
 			soonest = d
 		}
 	}
@@ -109,7 +109,7 @@ func (p *pool) pick(failed []*Client) (lease, error) {
 		p.name, strings.Join(p.names(), ", "), ErrNoHealthyEndpoint, soonest.Round(time.Millisecond))
 }
 
-func (p *pool) best(avoid []*Client, now time.Time) *Client {
+func (p *pool) best(avoid []*Client, clk *clock) *Client {
 	n := len(p.members)
 	start := int(p.next.Add(1)) % n
 	var best *Client
@@ -119,7 +119,7 @@ func (p *pool) best(avoid []*Client, now time.Time) *Client {
 		if slices.Contains(avoid, c) {
 			continue
 		}
-		switch c.health.available(now) {
+		switch c.health.available(clk) {
 		case availableProbe:
 			if !bestProbe {
 				best, bestProbe = c, true
@@ -140,9 +140,9 @@ func lessBusy(a, b *Client) bool {
 }
 
 func (p *pool) hasOther(failed []*Client) bool {
-	now := time.Now()
+	var clk clock
 	for _, c := range p.members {
-		if !slices.Contains(failed, c) && c.health.available(now) != unavailable {
+		if !slices.Contains(failed, c) && c.health.available(&clk) != unavailable {
 			return true
 		}
 	}
@@ -203,7 +203,7 @@ func startHealthChecker(endpoints []*Client, cfg HealthCheck, log *slog.Logger) 
 func (h *healthChecker) checkAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, c := range h.endpoints {
-		if c.health.available(time.Now()) == unavailable {
+		if c.health.available(&clock{}) == unavailable {
 			continue // open and cooling down: leave it alone
 		}
 		wg.Go(func() {
