@@ -2,7 +2,11 @@ package openai
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
+
+	"github.com/grimoire-run/grimoire/services/devllm"
 )
 
 // BenchmarkRouting is what choosing the endpoint costs one attempt: pick
@@ -61,5 +65,22 @@ func BenchmarkRouting(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkHealthCheck is one active health check (GET /models on a kept
+// connection to the inference test double on loopback): the client-side
+// cost of healthCheck per endpoint per interval.
+func BenchmarkHealthCheck(b *testing.B) {
+	srv := devllm.New(b, devllm.Options{})
+	c, err := New(Options{Name: "gpu1", BaseURL: srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for b.Loop() {
+		if o := c.checkHealth(b.Context(), log); o != outcomeOK {
+			b.Fatalf("check: outcome %v", o)
+		}
 	}
 }
