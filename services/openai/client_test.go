@@ -266,6 +266,31 @@ func TestConfigFileRoutesByModel(t *testing.T) {
 	}
 }
 
+// A model listed by several endpoints is served by all of them, and chat
+// may name a list; embeddings default to the chat pool.
+func TestModelListedTwiceFormsAPool(t *testing.T) {
+	cfg, err := openai.ParseConfig([]byte(`{"chat":["c","a"],"endpoints":{
+	  "a":{"baseURL":"http://a/v1","models":["llama-3.1-8b"],"aliases":{"fast":"llama-3.1-8b"}},
+	  "b":{"baseURL":"http://b/v1","models":["llama-3.1-8b"]},
+	  "c":{"baseURL":"http://c/v1","aliases":{"fast":"qwen-7b"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openai.NewRouter(cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for model, want := range map[string]string{"llama-3.1-8b": "a b", "fast": "a c", "": "c a", "other": "c a"} {
+		if got := strings.Join(r.Pool(model), " "); got != want {
+			t.Errorf("pool for %q: %s, want %s", model, got, want)
+		}
+	}
+	if d := r.Describe(); !strings.Contains(d, "chat: c, a; embeddings: c, a; pool fast: a, c; pool llama-3.1-8b: a, b; passive health") {
+		t.Errorf("Describe() = %q", d)
+	}
+}
+
 func TestConfigErrorsNameTheProblem(t *testing.T) {
 	tests := []struct {
 		name, json, want string
@@ -306,6 +331,7 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"chat":"a","endpoints":{"a":{"baseURL":"http://x/v1","requestTimeout":"1s","aliases":{"f":"m"}}}}`))
 	f.Add([]byte(`{"endpoints":{"a":{"retry":{"maxAttempts":2,"maxBackoff":"3s"}}}}`))
+	f.Add([]byte(`{"chat":["a","b"],"breaker":{"failures":2,"coolDown":"1s"},"healthCheck":{"interval":"1h"},"endpoints":{"a":{"baseURL":"http://x/v1","models":["m"]},"b":{"baseURL":"http://y/v1","models":["m"],"breaker":{"failures":1}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := openai.ParseConfig(data)
 		if err != nil {

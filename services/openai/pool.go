@@ -43,6 +43,13 @@ func (l lease) release(o outcome) {
 	l.c.health.settle(l.gen, o)
 }
 
+// abandon gives the endpoint back without having sent anything: nothing
+// is counted, and a half-open probe slot is freed.
+func (l lease) abandon() {
+	l.c.inFlight.Add(-1)
+	l.c.health.settle(l.gen, outcomeCancelled)
+}
+
 // A Client on its own is a route of one endpoint, with no breaker.
 func (c *Client) pick([]*Client) (lease, error) {
 	c.inFlight.Add(1)

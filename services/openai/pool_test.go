@@ -401,3 +401,21 @@ func TestHealthChecksOpenTheBreakerAndStopOnClose(t *testing.T) {
 		t.Fatalf("health checks went on after Close: %d -> %d", checks, got)
 	}
 }
+
+// Embeddings fail over too.
+func TestEmbeddingsFailOver(t *testing.T) {
+	dead := newDeadEndpoint(t)
+	healthy := devllm.New(t, devllm.Options{Dimensions: 8})
+	r := newPool(t, nil, map[string]string{"dead": dead.url(), "healthy": healthy.URL}, func(_ string, ec *openai.EndpointConfig) {
+		ec.EmbeddingModel = "bge-m3"
+	})
+	for range 4 {
+		vecs, err := r.Embed(t.Context(), []string{"red apples"})
+		if err != nil || len(vecs) != 1 || len(vecs[0]) != 8 {
+			t.Fatalf("Embed: %v, %v", vecs, err)
+		}
+	}
+	if dead.conns.Load() == 0 || len(healthy.RequestsTo(devllm.Embeddings)) != 4 {
+		t.Fatalf("dead reached %d times, healthy served %d of 4", dead.conns.Load(), len(healthy.RequestsTo(devllm.Embeddings)))
+	}
+}

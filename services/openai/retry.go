@@ -54,7 +54,7 @@ func call(ctx context.Context, rt route, spec callSpec) error {
 		c := l.c
 		model := spec.model(c)
 		if model == "" {
-			l.release(outcomeCancelled)
+			l.abandon()
 			return fmt.Errorf("openai endpoint %q: %w%s", c.opts.Name, ErrNoModel, spec.hint)
 		}
 		a, err := c.attempt(ctx, func(ctx context.Context) error { return spec.try(ctx, c, model) })
