@@ -216,6 +216,9 @@ func (b *breaker) record(gen uint64, o outcome, now time.Time) {
 // the failures of a closed one (a server may list its models and still
 // fail every completion).
 func (b *breaker) checked(o outcome, now time.Time) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch BreakerState(b.state.Load()) {
@@ -269,6 +272,9 @@ func (b *breaker) current(now time.Time) BreakerState {
 
 // retryIn is how long until an open breaker lets a probe through.
 func (b *breaker) retryIn(now time.Time) time.Duration {
+	if b == nil {
+		return 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if BreakerState(b.state.Load()) != BreakerOpen {

@@ -419,3 +419,19 @@ func TestEmbeddingsFailOver(t *testing.T) {
 		t.Fatalf("dead reached %d times, healthy served %d of 4", dead.conns.Load(), len(healthy.RequestsTo(devllm.Embeddings)))
 	}
 }
+
+// One endpoint alone (no pool, no breaker in the file) keeps a single
+// server's behaviour: every call makes all its attempts, none fails fast.
+func TestOneEndpointAloneHasNoBreaker(t *testing.T) {
+	dead := newDeadEndpoint(t)
+	r := newPool(t, nil, map[string]string{"dead": dead.url()})
+	for range 3 {
+		_, err := r.Complete(t.Context(), hello, nil)
+		if err == nil || errors.Is(err, openai.ErrNoHealthyEndpoint) || !strings.Contains(err.Error(), "after 4 attempts") {
+			t.Fatalf("err = %v, want the connection error after 4 attempts", err)
+		}
+	}
+	if n := dead.conns.Load(); n != 12 {
+		t.Fatalf("%d connections, want 3 calls × 4 attempts", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -49,7 +50,8 @@ import (
 // reaches the endpoint for breaker.coolDown (default 30s); then one probe
 // request may go through (half-open), which closes it again on success.
 // "breaker" at the top sets every endpoint's default; an endpoint's own
-// overrides it. Health is passive (the outcomes of real requests) unless
+// overrides it. An endpoint that shares no pool has a breaker only when
+// the file sets "breaker" or "healthCheck". Health is passive (the outcomes of real requests) unless
 // "healthCheck": {"interval": "10s", "timeout": "2s"} also lists each
 // endpoint's models that often; a failed check counts as a failure, and a
 // passed one closes a breaker whose cool-down is over.
@@ -243,6 +245,7 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{byModel: map[string]*pool{}, endpoints: map[string]*Client{}}
+	policies := map[*Client]BreakerPolicy{}
 	for name := range cfg.Endpoints {
 		r.names = append(r.names, name)
 	}
@@ -281,7 +284,10 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.health = newBreaker(bp)
+		if cfg.Breaker != nil || ec.Breaker != nil || cfg.HealthCheck != nil {
+			c.health = newBreaker(bp)
+		}
+		policies[c] = bp
 		r.endpoints[name] = c
 		served := append([]string(nil), ec.Models...)
 		for alias := range ec.Aliases {
@@ -328,6 +334,19 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 	if r.embed, err = pick("embeddings", cfg.Embeddings, r.chat.names()); err != nil {
 		return nil, err
 	}
+	// An endpoint gets a breaker when it shares a pool, or when the file
+	// asks for breakers or health checks. One endpoint alone keeps the
+	// behaviour of a single server: failing fast for a cool-down would help
+	// nobody, and the retries ride out a restart.
+	for _, p := range append([]*pool{r.chat, r.embed}, slices.Collect(maps.Values(r.byModel))...) {
+		if len(p.members) > 1 {
+			for _, c := range p.members {
+				if c.health == nil {
+					c.health = newBreaker(policies[c])
+				}
+			}
+		}
+	}
 	if hc := cfg.HealthCheck; hc != nil && hc.Interval > 0 {
 		all := make([]*Client, 0, len(r.names))
 		for _, name := range r.names {
@@ -339,9 +358,9 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 }
 
 // singleRouter routes everything to one endpoint (the environment
-// variables' configuration), with a breaker as any router's endpoint.
+// variables' configuration), without a breaker, as one endpoint alone in
+// a file.
 func singleRouter(c *Client) *Router {
-	c.health = newBreaker(BreakerPolicy{})
 	p := &pool{name: "chat", members: []*Client{c}}
 	return &Router{chat: p, embed: &pool{name: "embeddings", members: p.members}, byModel: map[string]*pool{},
 		endpoints: map[string]*Client{c.opts.Name: c}, names: []string{c.opts.Name}}
