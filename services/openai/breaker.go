@@ -76,6 +76,9 @@ const (
 // started before the breaker changed state cannot close or reopen it.
 type breaker struct {
 	policy BreakerPolicy
+	// onChange, when set, hears of every opening and closing (after the
+	// lock is released).
+	onChange func(to BreakerState, at time.Time)
 
 	state    atomic.Int32 // BreakerState
 	failures atomic.Int32 // consecutive, while closed
@@ -184,6 +187,7 @@ func (b *breaker) record(gen uint64, o outcome, now time.Time) {
 	if b == nil || b.unchanged(o) {
 		return
 	}
+	defer b.notify(b.gen.Load(), now)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if gen != b.gen.Load() {
@@ -219,6 +223,7 @@ func (b *breaker) checked(o outcome, now time.Time) {
 	if b == nil {
 		return
 	}
+	defer b.notify(b.gen.Load(), now)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch BreakerState(b.state.Load()) {
@@ -236,6 +241,14 @@ func (b *breaker) checked(o outcome, now time.Time) {
 		case outcomeFailed:
 			b.open(now)
 		}
+	}
+}
+
+// notify tells onChange when the generation moved past before: the
+// breaker opened or closed meanwhile.
+func (b *breaker) notify(before uint64, now time.Time) {
+	if b.onChange != nil && b.gen.Load() != before {
+		b.onChange(BreakerState(b.state.Load()), now)
 	}
 }
 

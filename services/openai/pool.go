@@ -173,21 +173,20 @@ type HealthCheck struct {
 type healthChecker struct {
 	endpoints []*Client
 	cfg       HealthCheck
-	// log is set apart from the endpoints' options: SetLogger may run
-	// while checks do.
-	log    atomic.Pointer[slog.Logger]
+	// log is the router's, apart from the endpoints' options: SetLogger
+	// may run while checks do.
+	log    *atomic.Pointer[slog.Logger]
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-func startHealthChecker(endpoints []*Client, cfg HealthCheck, log *slog.Logger) *healthChecker {
+func startHealthChecker(endpoints []*Client, cfg HealthCheck, log *atomic.Pointer[slog.Logger]) *healthChecker {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
 	cfg.Timeout = min(cfg.Timeout, cfg.Interval)
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &healthChecker{endpoints: endpoints, cfg: cfg, cancel: cancel}
-	h.log.Store(log)
+	h := &healthChecker{endpoints: endpoints, cfg: cfg, cancel: cancel, log: log}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()

@@ -3,6 +3,7 @@ package openai_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -248,6 +249,8 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	dead := newDeadEndpoint(t)
 	healthy := devllm.New(t, devllm.Options{})
 	r := newPool(t, &openai.BreakerConfig{Failures: 3, CoolDown: openai.Duration(coolDown)}, map[string]string{"dead": dead.url(), "healthy": healthy.URL})
+	var logs lockedLog
+	r.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 
 	for i := 0; statsOf(r, "dead").Breaker != openai.BreakerOpen; i++ {
 		if i == 50 {
@@ -303,6 +306,28 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	if n := len(back.Requests()); n < 3 {
 		t.Fatalf("the revived endpoint got %d of the next 10 calls; want its share", n-1)
 	}
+	out := logs.String()
+	if strings.Count(out, "circuit breaker opened") != 2 || strings.Count(out, "circuit breaker closed") != 1 || !strings.Contains(out, "endpoint=dead") {
+		t.Fatalf("the log does not tell of two openings and one closing:\n%s", out)
+	}
+}
+
+// lockedLog is a log destination written from several goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // When every endpoint of the pool is open, a call fails at once, saying so.

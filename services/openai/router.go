@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
@@ -196,6 +197,9 @@ type Router struct {
 	names       []string // endpoint names, sorted
 	checker     *healthChecker
 	closeOnce   sync.Once
+	// log is for what happens outside a call (breakers opening and closing
+	// on health checks): SetLogger may run while checks do.
+	log atomic.Pointer[slog.Logger]
 }
 
 // SetLogger sends the endpoints' logs (retries, failovers, failed health
@@ -207,9 +211,7 @@ func (r *Router) SetLogger(log *slog.Logger) {
 	for _, c := range r.endpoints {
 		c.opts.Logger = log
 	}
-	if r.checker != nil {
-		r.checker.log.Store(log)
-	}
+	r.log.Store(log)
 }
 
 var (
@@ -245,6 +247,7 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{byModel: map[string]*pool{}, endpoints: map[string]*Client{}}
+	r.log.Store(slog.Default())
 	policies := map[*Client]BreakerPolicy{}
 	for name := range cfg.Endpoints {
 		r.names = append(r.names, name)
@@ -347,12 +350,24 @@ func NewRouter(cfg Config, getenv func(string) string) (*Router, error) {
 			}
 		}
 	}
+	for _, name := range r.names {
+		if c := r.endpoints[name]; c.health != nil {
+			c.health.onChange = func(to BreakerState, _ time.Time) {
+				level, msg := slog.LevelInfo, "inference endpoint's circuit breaker closed: requests reach it again"
+				if to == BreakerOpen {
+					level, msg = slog.LevelWarn, "inference endpoint's circuit breaker opened: no request reaches it until the cool-down ends"
+				}
+				r.log.Load().LogAttrs(context.Background(), level, msg, slog.String("endpoint", c.opts.Name),
+					slog.String("baseURL", c.opts.BaseURL), slog.Duration("coolDown", c.health.policy.CoolDown))
+			}
+		}
+	}
 	if hc := cfg.HealthCheck; hc != nil && hc.Interval > 0 {
 		all := make([]*Client, 0, len(r.names))
 		for _, name := range r.names {
 			all = append(all, r.endpoints[name])
 		}
-		r.checker = startHealthChecker(all, HealthCheck{Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout)}, slog.Default())
+		r.checker = startHealthChecker(all, HealthCheck{Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout)}, &r.log)
 	}
 	return r, nil
 }
