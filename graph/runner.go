@@ -153,6 +153,12 @@ type RunRequest struct {
 	// Write, Code); nil keeps a state in memory for this run only, starting
 	// at the spell's gameState. Sub-spells share their parent's.
 	State SpellState
+	// NodeContext, when set, is called as each activation's worker is
+	// about to run, with the activation's NodeStarted event: the worker
+	// runs under the context it returns, and done is called with the
+	// worker's error once it returned (a tracing span per activation, for
+	// example). Sub-spells use their parent's.
+	NodeContext func(ctx context.Context, e NodeEvent) (_ context.Context, done func(error))
 }
 
 // RunResult is what a finished run produced.
@@ -618,7 +624,7 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 
 	a := &Activation{Node: pn.node, Type: pn.typ, Number: number, Trigger: trigger, Inputs: inputs, State: state, run: st}
 	begin := time.Now()
-	res, err := st.work(pn, a)
+	res, err := st.work(pn, a, started)
 	dur := time.Since(begin)
 	if err != nil {
 		failed := base
@@ -674,14 +680,20 @@ func (st *runState) finish(pn *programNode, ns *nodeState, res Result, key strin
 	st.mu.Unlock()
 }
 
-// work calls the worker under the node timeout, turning a panic into an error.
-func (st *runState) work(pn *programNode, a *Activation) (res Result, err error) {
+// work calls the worker under the node timeout, turning a panic into an
+// error; started is the activation's NodeStarted event.
+func (st *runState) work(pn *programNode, a *Activation, started NodeEvent) (res Result, err error) {
 	timeout := st.runner.nodeTimeout()
 	if pn.typ.Timeout > 0 {
 		timeout = pn.typ.Timeout
 	}
 	ctx, cancel := context.WithTimeout(st.ctx, timeout)
 	defer cancel()
+	if hook := st.req.NodeContext; hook != nil {
+		var done func(error)
+		ctx, done = hook(ctx, started)
+		defer func() { done(err) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())

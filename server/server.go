@@ -18,6 +18,7 @@ import (
 	"github.com/grimoire-run/grimoire/server/runs"
 	"github.com/grimoire-run/grimoire/server/socket"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Limits bound what one client may ask for; each is answered with a clear
@@ -203,7 +204,7 @@ func New(opts Options) (*Server, error) {
 			s.feeds.publish(e)
 		}
 	}()
-	s.handler = s.routes()
+	s.handler = tracing.Handler(s.routes())
 	return s, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grimoire-run/grimoire/services/jsvm"
-	"github.com/grimoire-run/grimoire/services/openai"
 	"log/slog"
 	"math"
 	"os"
@@ -27,6 +25,9 @@ import (
 	usagemodel "github.com/grimoire-run/grimoire/projections/usage"
 	"github.com/grimoire-run/grimoire/server/runs"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/openai"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Environment settings read by every command that opens a runtime.
@@ -195,6 +196,20 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	if err := os.MkdirAll(rt.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// Tracing stops last (closers run in reverse), once every run's span
+	// has ended.
+	stopTracing, traced, err := tracing.Setup(ctx, tracing.Options{Getenv: env.getenv})
+	if err != nil {
+		return nil, err
+	}
+	if traced {
+		rt.Logger.Info("tracing", "exporter", "otlp/http")
+	}
+	rt.onClose(func() error {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return stopTracing(flushCtx)
+	})
 
 	store, kind, err := openStore(ctx, env, rt.DataDir, rt.Logger)
 	if err != nil {

@@ -25,19 +25,13 @@ func cliProcess(dir, data string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestREADMETourBesideARunningServer follows README.md's tour with a server
-// running on the data directory, as `make run` leaves it: the CLI finds the
-// server by itself and talks to it (the store is locked by the server),
-// the model spell runs against the server's dev-llm, typos are refused, and
-// once the server stops the same commands open the data directory again.
-func TestREADMETourBesideARunningServer(t *testing.T) {
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(t.TempDir(), "data")
-
-	serve := cliProcess(repo, data, "serve", "--addr", "127.0.0.1:0", "--dev-llm")
+// startServe starts `grimoire serve` on a loopback port it picks, on data,
+// with env added to the CLI's, and returns its address and a stop that
+// ends it with SIGTERM (the test's end kills it otherwise).
+func startServe(t *testing.T, repo, data string, env []string, flags ...string) (base string, stop func()) {
+	t.Helper()
+	serve := cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
+	serve.Env = append(serve.Env, env...)
 	stderr, err := serve.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +40,7 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := false
-	stop := func() {
+	stop = func() {
 		if !stopped {
 			stopped = true
 			serve.Process.Signal(syscall.SIGTERM)
@@ -68,12 +62,27 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 			}
 		}
 	}()
-	var base string
 	select {
 	case base = <-urlc:
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not print its address")
 	}
+	return base, stop
+}
+
+// TestREADMETourBesideARunningServer follows README.md's tour with a server
+// running on the data directory, as `make run` leaves it: the CLI finds the
+// server by itself and talks to it (the store is locked by the server),
+// the model spell runs against the server's dev-llm, typos are refused, and
+// once the server stops the same commands open the data directory again.
+func TestREADMETourBesideARunningServer(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+
+	base, stop := startServe(t, repo, data, nil, "--dev-llm")
 
 	type result struct {
 		out, errs string

@@ -14,6 +14,7 @@ import (
 	"github.com/grimoire-run/grimoire/events/recorder"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Publisher is the event bus committed run events go to.
@@ -196,6 +197,10 @@ type Run struct {
 	// namedByCaller: the caller chose the run id, so the log may hold
 	// what an earlier try of it wrote (its state writes are counted).
 	namedByCaller bool
+	// trace is the traceparent of the request that started the run (kept
+	// in runMeta), which the run's span continues; source is where that
+	// request came from.
+	trace, source string
 }
 
 // ID is the run's id.
@@ -279,6 +284,9 @@ type runMeta struct {
 	StateSession string `json:"stateSession,omitempty"`
 	// ForkOf says which run and node a fork was started from.
 	ForkOf *ForkOrigin `json:"forkOf,omitempty"`
+	// TraceParent is the W3C traceparent of the request that started the
+	// run, so that a resumed run joins the same trace.
+	TraceParent string `json:"traceParent,omitempty"`
 }
 
 // ForkOrigin is where a fork came from: the parent run (also in
@@ -326,6 +334,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, err
 	}
 	run.namedByCaller = spec.RunID != ""
+	run.trace, run.source = tracing.Parent(ctx), spec.Source
 	started := false
 	defer func() {
 		if !started {
@@ -353,7 +362,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, err
 	}
 	requestedAt := e.opts.Now()
-	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, StateSession: spec.StateSession, ForkOf: spec.ForkOf})
+	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, StateSession: spec.StateSession, ForkOf: spec.ForkOf, TraceParent: run.trace})
 	req := &events.RunRequested{
 		RunHeader:   events.RunHeader{Time: requestedAt},
 		Inputs:      spec.Inputs,
@@ -451,7 +460,12 @@ func (e *Executor) newRecorder(runID string, prog *graph.Program, correlationID 
 // launch runs the program in the background and records how it ended.
 // prior is the recording of a resumed run (nil for a new one).
 func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, noCache bool, stateSession string, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) {
-	ctx := run.ctx
+	ctx, endSpan := tracing.StartRun(tracing.WithParent(run.ctx, run.trace), tracing.Run{
+		ID: run.id, Spell: prog.Spell.ID, User: req.User, Source: run.source, Resumed: prior != nil,
+	})
+	if tracing.Enabled() {
+		req.NodeContext = nodeSpan
+	}
 	req.Observer = rec
 	if req.State == nil {
 		req.State = newLogState(e.opts.Store, &e.folds, prog.Spell, req.User, stateSession, req.RunID, prior != nil || run.namedByCaller, e.opts.Now)
@@ -468,6 +482,7 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 	go func() {
 		res, err := e.opts.Runner.RunProgram(ctx, prog, req)
 		run.outcome = e.finish(ctx, run.id, res, err, rec, requestedAt, prior)
+		endSpan(run.outcome.Status, run.outcome.Error)
 		// Done is closed once the run's end is durable and the run has
 		// left the active list (a caller woken by Wait never finds it still
 		// listed), without waiting for the bus: the recorder's Close below
@@ -481,6 +496,12 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 		cancel()
 		e.wg.Done()
 	}()
+}
+
+// nodeSpan is graph.RunRequest.NodeContext when tracing is on: a span per
+// node activation, under the run's.
+func nodeSpan(ctx context.Context, e graph.NodeEvent) (context.Context, func(error)) {
+	return tracing.StartNode(ctx, tracing.Node{ID: e.NodeID, Type: e.NodeType, Path: e.Path, Activation: e.Activation})
 }
 
 // recorderCloseTimeout bounds how long a run's end waits for its recording

@@ -142,6 +142,7 @@ func (e *Executor) resume(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	run.trace, run.source = meta.TraceParent, requested.Source
 	rec, err := e.newRecorder(runID, prog, requested.CorrelationID, lastSeq, run)
 	if err != nil {
 		e.release(run)

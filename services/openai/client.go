@@ -16,6 +16,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/grimoire-run/grimoire/services"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Client is one OpenAI-compatible endpoint. It is safe for concurrent use.
@@ -57,7 +58,7 @@ func New(opts Options) (*Client, error) {
 		// Keep a warm connection per concurrent call instead of the default
 		// two, so bursts do not pay a TCP handshake each.
 		tr.MaxIdleConnsPerHost = max(opts.MaxConcurrent, 64)
-		httpClient = &http.Client{Transport: tr}
+		httpClient = &http.Client{Transport: tracing.Transport(tr)}
 	}
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	cfg.BaseURL = opts.BaseURL
