@@ -295,6 +295,3 @@ func (c *Client) stats(now time.Time) EndpointStats {
 	}
 	return s
 }
-
-// Stats is the endpoint's state and counters.
-func (c *Client) Stats() EndpointStats { return c.stats(time.Now()) }
