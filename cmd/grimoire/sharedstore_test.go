@@ -164,4 +164,3 @@ func TestTwoServersShareOnePostgreSQL(t *testing.T) {
 		}
 	}
 }
-
