@@ -11,10 +11,14 @@
 // size, data bytea), the blob store of events.WithBlobs, so that blobs are
 // shared exactly as widely as the log.
 //
-// Appends: one transaction per Append. A transaction-level advisory lock
-// on the stream serialises appends to one stream (optimistic concurrency
-// and the idempotency check then read a stable head); appends to different
-// streams run in parallel until the last step.
+// Appends are group-committed: one writer goroutine per Store takes every
+// Append waiting (up to 512 appends, 4,096 events, 16 MiB) and commits
+// them in one transaction, deciding each on its own (a wrong expected
+// revision fails that append only). The transaction takes
+// transaction-level advisory locks on its streams, in sorted order, so
+// that another process appending to one of them waits for it (optimistic
+// concurrency and the idempotency check then read a stable head) and two
+// processes never deadlock.
 //
 // Global positions, and why no reader skips an event. With a sequence
 // (bigserial), position order is allocation order but visibility is commit
@@ -25,12 +29,14 @@
 // That UPDATE holds the row's lock until the transaction ends, and
 // PostgreSQL releases a transaction's locks only after its commit is
 // durable and visible (CommitTransaction: WAL flush, then
-// ProcArrayEndTransaction, then lock release). The next appender therefore
-// takes a larger position and cannot commit before the previous commit is
+// ProcArrayEndTransaction, then lock release). The next appender (this
+// process's next group commit, or another process's) therefore takes a
+// larger position and cannot commit before the previous commit is
 // visible: visibility order equals position order, and every snapshot
 // holds a prefix of the log. The price is that commits of the global log
-// are serial (one WAL flush per append; docs/benchmarks.md has the figure),
-// which is also what EventStoreDB and the embedded store do; the
+// are serial — one WAL flush at a time, which the group commit shares
+// among all the appends waiting (docs/benchmarks.md has the figures), as
+// EventStoreDB and the embedded store do; the
 // alternative — positions from a sequence and readers that stop at the
 // visibility horizon pg_snapshot_xmin(pg_current_snapshot()) — keeps
 // commits parallel but lets any long write transaction on the server stall
@@ -39,10 +45,11 @@
 // Subscriptions: one query, for catch-up and live alike: the next page of
 // matching events after the cursor, and the head, from one snapshot (so
 // that the cursor can move past filtered-out events). When a page is empty
-// the subscription waits for a wake-up: every append NOTIFYs the schema's
-// channel (delivered after commit), one LISTEN connection per Store turns
-// notifications into wake-ups, and a poll interval (1 s) covers a lost
-// connection. Since NOTIFY is only a wake-up, two processes on one schema
+// the subscription waits for a wake-up: every group commit wakes this
+// process's subscriptions directly and NOTIFYs the schema's channel
+// (delivered after commit) for the other processes, where one LISTEN
+// connection per Store turns notifications into wake-ups; a poll interval
+// (1 s) covers a lost connection. Since NOTIFY is only a wake-up, two processes on one schema
 // each see every event of both.
 //
 // Retention: Prune (retention.Pruner) deletes single events and never the

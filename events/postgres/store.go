@@ -66,6 +66,8 @@ type Store struct {
 	wakeMu sync.Mutex
 	wake   chan struct{} // closed and replaced on every NOTIFY
 
+	reqs chan *appendReq // to writeLoop
+
 	closeOnce sync.Once
 	closing   chan struct{}
 	// ctx ends at Close; subscriptions and the listener derive from it.
@@ -73,9 +75,10 @@ type Store struct {
 	stop context.CancelFunc
 	bg   sync.WaitGroup
 
-	// testHook, when set (tests only), runs inside an append's transaction
-	// at the named point: "allocated" once the events have their global
-	// positions and before the transaction commits.
+	// testHook, when set (tests only), runs inside a group commit's
+	// transaction at the named point, once per append: "allocated" once
+	// the events have their global positions and before the transaction
+	// commits.
 	testHook func(point, stream string)
 }
 
@@ -109,6 +112,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		blobs:   postgres.Ident(opts.Schema, "blobs"),
 		wake:    make(chan struct{}),
 		closing: make(chan struct{}),
+		reqs:    make(chan *appendReq),
 	}
 	if s.db == nil {
 		if opts.URL == "" {
@@ -133,8 +137,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open PostgreSQL event store: %w", err)
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.listen(s.ctx, l)
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -237,6 +242,9 @@ func (s *Store) wakeup() <-chan struct{} {
 	return s.wake
 }
 
+// Schema is the PostgreSQL schema holding the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
 // DB is the pool the store uses (read models may share it).
 func (s *Store) DB() *postgres.DB { return s.db }
 
@@ -294,54 +302,6 @@ func clamp(v uint64) int64 {
 	return int64(v)
 }
 
-// Append implements events.Store. It is one transaction:
-//
-//  1. a transaction-level advisory lock on the stream (appends to one
-//     stream queue here; appends to different streams do not);
-//  2. the stream's head, the idempotency check and the expected revision;
-//  3. the global positions, taken from the one-row log_head table with an
-//     UPDATE, which holds that row's lock until the transaction has
-//     committed and become visible; the rows are inserted in the same
-//     statement, which also NOTIFYs;
-//  4. COMMIT.
-//
-// Step 3 is why a reader never skips an event: see the package doc.
-func (s *Store) Append(ctx context.Context, stream string, expected events.ExpectedRevision, evs ...events.EventData) (events.AppendResult, error) {
-	if err := validStream(stream); err != nil {
-		return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, err)
-	}
-	for i, ev := range evs {
-		if ev.Type == "" {
-			return events.AppendResult{}, fmt.Errorf("append to %q: event %d has no type", stream, i)
-		}
-		if size := len(ev.Data) + len(ev.Metadata) + len(ev.Type) + len(ev.ID); size > s.opts.MaxEventSize {
-			return events.AppendResult{}, &events.EventTooLargeError{Stream: stream, Index: i, Size: size, Limit: s.opts.MaxEventSize}
-		}
-	}
-	if s.isClosed() {
-		return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, events.ErrClosed)
-	}
-	var res events.AppendResult
-	err := s.db.InTx(ctx, func(ctx context.Context, tx postgres.Tx) error {
-		var err error
-		res, err = s.appendTx(ctx, tx, stream, expected, evs)
-		return err
-	})
-	if err != nil {
-		if s.isClosed() {
-			return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, events.ErrClosed)
-		}
-		var wre *events.WrongRevisionError
-		if errors.As(err, &wre) {
-			return events.AppendResult{}, err
-		}
-		// A failed COMMIT may have committed: retrying with the same IDs
-		// and expected revision is idempotent.
-		return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, err)
-	}
-	return res, nil
-}
-
 // lockStream takes the stream's advisory lock, held until the transaction
 // ends. Two streams whose keys collide only wait for each other.
 func (s *Store) lockStream(ctx context.Context, tx postgres.Tx, stream string) error {
@@ -360,142 +320,6 @@ func (s *Store) streamHead(ctx context.Context, tx postgres.Tx, stream string) (
 		return 0, false, err
 	}
 	return uint64(rev), true, nil
-}
-
-func (s *Store) appendTx(ctx context.Context, tx postgres.Tx, stream string, expected events.ExpectedRevision, evs []events.EventData) (events.AppendResult, error) {
-	if err := s.lockStream(ctx, tx, stream); err != nil {
-		return events.AppendResult{}, err
-	}
-	last, exists, err := s.streamHead(ctx, tx, stream)
-	if err != nil {
-		return events.AppendResult{}, err
-	}
-	if res, ok, err := s.alreadyAppended(ctx, tx, stream, expected, evs, last, exists); err != nil || ok {
-		return res, err
-	}
-	if !expected.Check(last, exists) {
-		return events.AppendResult{}, &events.WrongRevisionError{Stream: stream, Expected: expected, ActualExists: exists, Actual: last}
-	}
-	if len(evs) == 0 {
-		res := events.AppendResult{NextRevision: last}
-		if exists {
-			var pos int64
-			if err := tx.QueryRow(ctx, `SELECT position FROM `+s.events+` WHERE stream = $1 AND revision = $2`, stream, clamp(last)).Scan(&pos); err != nil {
-				return events.AppendResult{}, err
-			}
-			res.Position = uint64(pos)
-		}
-		return res, nil
-	}
-	first := uint64(0)
-	if exists {
-		first = last + 1
-	}
-	n := len(evs)
-	ids := make([]string, n)
-	types := make([]string, n)
-	versions := make([]int32, n)
-	data := make([][]byte, n)
-	meta := make([][]byte, n)
-	for i, ev := range evs {
-		ids[i] = ev.ID
-		if ids[i] == "" {
-			ids[i] = events.DeterministicID(stream, first+uint64(i), ev)
-		}
-		types[i] = ev.Type
-		versions[i] = int32(schemaVersion(ev.SchemaVersion))
-		data[i] = ev.Data
-		if data[i] == nil {
-			data[i] = []byte{}
-		}
-		if len(ev.Metadata) > 0 {
-			meta[i] = ev.Metadata
-		}
-	}
-	// The log_head UPDATE takes the row lock that orders commits; nothing
-	// slow may run between it and COMMIT.
-	var base int64
-	var at time.Time
-	err = tx.QueryRow(ctx, `
-		WITH alloc AS (
-			UPDATE `+s.head+` SET last_position = last_position + $1
-			RETURNING last_position - $1 AS base, clock_timestamp() AS at
-		), ins AS (
-			INSERT INTO `+s.events+` (position, stream, revision, id, type, schema_version, data, metadata, created)
-			SELECT alloc.base + e.ord, $2, $3 + e.ord - 1, e.id, e.type, e.sv, e.data, e.md, alloc.at
-			FROM alloc, unnest($4::text[], $5::text[], $6::int[], $7::bytea[], $8::bytea[]) WITH ORDINALITY AS e(id, type, sv, data, md, ord)
-		)
-		SELECT alloc.base, alloc.at FROM alloc, (SELECT pg_notify($9, '')) AS notified`,
-		n, stream, clamp(first), ids, types, versions, data, meta, s.channel).Scan(&base, &at)
-	if err != nil {
-		return events.AppendResult{}, err
-	}
-	if s.testHook != nil {
-		s.testHook("allocated", stream)
-	}
-	recs := make([]events.RecordedEvent, n)
-	for i, ev := range evs {
-		recs[i] = events.RecordedEvent{
-			Stream: stream, Revision: first + uint64(i), Position: uint64(base) + uint64(i) + 1,
-			ID: ids[i], Type: ev.Type, SchemaVersion: int(versions[i]),
-			Data: data[i], Metadata: meta[i], Time: at,
-		}
-	}
-	return events.AppendResult{NextRevision: first + uint64(n) - 1, Position: uint64(base) + uint64(n), Recorded: recs}, nil
-}
-
-// alreadyAppended reports whether evs already sit in the stream where this
-// append would have put them (a retry of an append that succeeded), as
-// the embedded store decides it.
-func (s *Store) alreadyAppended(ctx context.Context, tx postgres.Tx, stream string, expected events.ExpectedRevision, evs []events.EventData, last uint64, exists bool) (events.AppendResult, bool, error) {
-	k := uint64(len(evs))
-	if k == 0 || !exists {
-		return events.AppendResult{}, false, nil
-	}
-	var start uint64
-	switch rev, exact := expected.Revision(); {
-	case expected.IsNoStream():
-		start = 0
-	case expected.IsAny():
-		if last+1 < k {
-			return events.AppendResult{}, false, nil
-		}
-		start = last + 1 - k
-	case exact:
-		start = rev + 1
-	default:
-		return events.AppendResult{}, false, nil
-	}
-	if start+k-1 > last {
-		return events.AppendResult{}, false, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT revision, position, id FROM `+s.events+` WHERE stream = $1 AND revision >= $2 AND revision < $3 ORDER BY revision`,
-		stream, clamp(start), clamp(start+k))
-	if err != nil {
-		return events.AppendResult{}, false, err
-	}
-	defer rows.Close()
-	i := uint64(0)
-	var lastPos int64
-	for rows.Next() {
-		var rev int64
-		var id string
-		if err := rows.Scan(&rev, &lastPos, &id); err != nil {
-			return events.AppendResult{}, false, err
-		}
-		want := evs[i].ID
-		if want == "" {
-			want = events.DeterministicID(stream, start+i, evs[i])
-		}
-		if uint64(rev) != start+i || id != want {
-			return events.AppendResult{}, false, nil
-		}
-		i++
-	}
-	if err := rows.Err(); err != nil || i != k {
-		return events.AppendResult{}, false, err
-	}
-	return events.AppendResult{NextRevision: start + k - 1, Position: uint64(lastPos)}, true, nil
 }
 
 const columns = `position, stream, revision, id, type, schema_version, data, metadata, created`

@@ -126,13 +126,17 @@ func TestConcurrentAppendsToOneStream(t *testing.T) {
 // The known trap of a log on a SQL database: transaction A takes its
 // global position first, transaction B takes a later one and commits
 // first. A reader that has seen B and checkpoints on B's position would
-// never see A. Here A is held inside its transaction right after taking
-// its position while a live subscriber keeps polling and B appends: B must
-// not become visible before A, and the subscriber receives A, then B.
+// never see A. Here A (process 1) is held inside its transaction right
+// after taking its position while a live subscriber keeps polling and B
+// (process 2, its own pool and transaction) appends: B must not become
+// visible before A, and the subscriber receives A, then B.
 func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
-	s := newStore(t, pgstore.Options{PollInterval: 5 * time.Millisecond})
+	db := pgtest.Open(t, postgres.Options{})
+	schema := freshSchema(t, db)
+	p1 := openStore(t, schema, pgstore.Options{PollInterval: 5 * time.Millisecond})
+	p2 := openStore(t, schema, pgstore.Options{PollInterval: 5 * time.Millisecond})
 	allocated, release := make(chan struct{}), make(chan struct{})
-	pgstore.SetTestHook(s, func(point, stream string) {
+	pgstore.SetTestHook(p1, func(point, stream string) {
 		if point == "allocated" && stream == "run-a" {
 			close(allocated)
 			<-release
@@ -140,11 +144,15 @@ func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sub, err := s.Subscribe(ctx, events.SubscribeOptions{FromEnd: true})
-	if err != nil {
-		t.Fatal(err)
+	var subs []events.Subscription
+	for _, s := range []*pgstore.Store{p1, p2} {
+		sub, err := s.Subscribe(ctx, events.SubscribeOptions{FromEnd: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		subs = append(subs, sub)
 	}
-	defer sub.Close()
 
 	type result struct {
 		res events.AppendResult
@@ -152,24 +160,26 @@ func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
 	}
 	aDone, bDone := make(chan result, 1), make(chan result, 1)
 	go func() {
-		r, err := s.Append(ctx, "run-a", events.NoStream, events.EventData{Type: "A", Data: payload(1)})
+		r, err := p1.Append(ctx, "run-a", events.NoStream, events.EventData{Type: "A", Data: payload(1)})
 		aDone <- result{r, err}
 	}()
 	<-allocated
 	go func() {
-		r, err := s.Append(ctx, "run-b", events.NoStream, events.EventData{Type: "B", Data: payload(2)})
+		r, err := p2.Append(ctx, "run-b", events.NoStream, events.EventData{Type: "B", Data: payload(2)})
 		bDone <- result{r, err}
 	}()
-	// While A is uncommitted, the subscriber (polling every 5 ms) must see
+	// While A is uncommitted, the subscribers (polling every 5 ms) must see
 	// nothing, and B cannot have committed.
-	waitCtx, waitCancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	e, err := sub.Next(waitCtx)
-	waitCancel()
-	if err == nil {
-		t.Fatalf("subscriber received %s at %d while the transaction holding an earlier position was open", e.Stream, e.Position)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Next: %v", err)
+	for i, sub := range subs {
+		waitCtx, waitCancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		e, err := sub.Next(waitCtx)
+		waitCancel()
+		if err == nil {
+			t.Fatalf("subscriber %d received %s at %d while the transaction holding an earlier position was open", i, e.Stream, e.Position)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next: %v", err)
+		}
 	}
 	select {
 	case r := <-bDone:
@@ -184,16 +194,18 @@ func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
 	if b.res.Position <= a.res.Position {
 		t.Fatalf("B at position %d, A at %d: B should come after A", b.res.Position, a.res.Position)
 	}
-	first, err := sub.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := sub.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Stream != "run-a" || first.Position != a.res.Position || second.Stream != "run-b" || second.Position != b.res.Position {
-		t.Fatalf("delivered %s@%d then %s@%d, want run-a@%d then run-b@%d", first.Stream, first.Position, second.Stream, second.Position, a.res.Position, b.res.Position)
+	for i, sub := range subs {
+		first, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Stream != "run-a" || first.Position != a.res.Position || second.Stream != "run-b" || second.Position != b.res.Position {
+			t.Fatalf("subscriber %d: delivered %s@%d then %s@%d, want run-a@%d then run-b@%d", i, first.Stream, first.Position, second.Stream, second.Position, a.res.Position, b.res.Position)
+		}
 	}
 }
 
@@ -302,5 +314,48 @@ func TestOpenRejectsBadSchemaName(t *testing.T) {
 	_, err := pgstore.Open(context.Background(), pgstore.Options{URL: pgtest.URL(), Schema: `x"; drop table y`})
 	if err == nil {
 		t.Fatal("want an error for a schema name with quotes")
+	}
+}
+
+// The same append sent by many goroutines at once (a client retrying
+// while its first try is still in flight) lands once, whether the copies
+// meet in one group commit or in successive ones, and every copy gets the
+// same result.
+func TestConcurrentRetriesWriteOnce(t *testing.T) {
+	s := newStore(t, pgstore.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	batch := []events.EventData{
+		{ID: events.NewID("retry", "0"), Type: "R", Data: payload(0)},
+		{ID: events.NewID("retry", "1"), Type: "R", Data: payload(1)},
+	}
+	for _, exp := range []events.ExpectedRevision{events.NoStream, events.Exact(1)} {
+		if exp != events.NoStream {
+			batch = []events.EventData{{Type: "R", Data: payload(2)}, {Type: "R", Data: payload(3)}} // derived IDs
+		}
+		const copies = 16
+		results := make([]events.AppendResult, copies)
+		errs := make([]error, copies)
+		var wg sync.WaitGroup
+		for i := range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = s.Append(ctx, "run-retry", exp, batch...)
+			}()
+		}
+		wg.Wait()
+		for i := range copies {
+			if errs[i] != nil {
+				t.Fatalf("expected %v: copy %d: %v", exp, i, errs[i])
+			}
+			if results[i].NextRevision != results[0].NextRevision || results[i].Position != results[0].Position {
+				t.Fatalf("expected %v: copy %d got %+v, copy 0 %+v", exp, i, results[i], results[0])
+			}
+		}
+	}
+	got, err := s.ReadStream(ctx, "run-retry", events.Start, events.Forwards, 0)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("stream holds %d events (%v), want 4", len(got), err)
 	}
 }
