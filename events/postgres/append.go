@@ -120,30 +120,7 @@ func (s *Store) writeLoop() {
 // Step 3 is why a reader never skips an event: see the package doc.
 func (s *Store) commit(batch []*appendReq) {
 	plans := make([]appendPlan, len(batch))
-	var rows []eventRow
-	err := s.db.InTx(s.ctx, func(ctx context.Context, tx postgres.Tx) error {
-		rows = rows[:0]
-		var err error
-		if rows, err = s.plan(ctx, tx, batch, plans); err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		base, at, err := s.insert(ctx, tx, rows)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			rows[i].position, rows[i].at = base+uint64(i)+1, at
-		}
-		if s.testHook != nil {
-			for _, req := range batch {
-				s.testHook("allocated", req.stream)
-			}
-		}
-		return nil
-	})
+	rows, err := s.commitTx(s.ctx, batch, plans)
 	if err == nil && len(rows) > 0 {
 		// This process's subscribers need not wait for the NOTIFY's round
 		// trip through the server; other processes' do.
@@ -163,6 +140,72 @@ func (s *Store) commit(batch []*appendReq) {
 		default:
 			req.done <- appendResp{res: p.result(rows)}
 		}
+	}
+}
+
+// commitTx runs commit's transaction on one connection, pipelined: BEGIN
+// goes with the locks and heads, the INSERT with COMMIT, so that a group
+// commit costs two round trips and its WAL flush.
+func (s *Store) commitTx(ctx context.Context, batch []*appendReq, plans []appendPlan) (rows []eventRow, err error) {
+	conn, err := s.db.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Release closes a connection left inside a transaction.
+	defer conn.Release()
+	open := false
+	defer func() {
+		if err != nil && open {
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	open = true
+	if rows, err = s.plan(ctx, conn, batch, plans); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		_, err = conn.Exec(ctx, "COMMIT")
+		return rows, err
+	}
+	if s.testHook != nil {
+		// Tests hold the transaction open between the allocation and the
+		// COMMIT; the statements are the same.
+		base, at, err := s.insert(ctx, conn, rows)
+		if err != nil {
+			return nil, err
+		}
+		setPositions(rows, base, at)
+		for _, req := range batch {
+			s.testHook("allocated", req.stream)
+		}
+		_, err = conn.Exec(ctx, "COMMIT")
+		return rows, err
+	}
+	var b postgres.Batch
+	s.queueInsert(&b, rows)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, &b)
+	var base int64
+	var at time.Time
+	if err := br.QueryRow().Scan(&base, &at); err != nil {
+		br.Close()
+		return nil, insertError(err)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	open = false
+	setPositions(rows, uint64(base), at)
+	return rows, nil
+}
+
+func setPositions(rows []eventRow, base uint64, at time.Time) {
+	for i := range rows {
+		rows[i].position, rows[i].at = base+uint64(i)+1, at
 	}
 }
 
@@ -220,7 +263,7 @@ type streamState struct {
 
 // plan locks the batch's streams, reads their heads and decides each
 // request (step 1 and 2 of commit). It returns the rows to insert.
-func (s *Store) plan(ctx context.Context, tx postgres.Tx, batch []*appendReq, plans []appendPlan) ([]eventRow, error) {
+func (s *Store) plan(ctx context.Context, tx *postgres.Conn, batch []*appendReq, plans []appendPlan) ([]eventRow, error) {
 	streams := make([]string, 0, len(batch))
 	for _, req := range batch {
 		streams = append(streams, req.stream)
@@ -232,10 +275,15 @@ func (s *Store) plan(ctx context.Context, tx postgres.Tx, batch []*appendReq, pl
 		keys[i] = s.schema + "/" + st
 	}
 	var b postgres.Batch
+	b.Queue("BEGIN")
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i`, keys)
 	b.Queue(`SELECT u.stream, (SELECT revision FROM `+s.events+` WHERE stream = u.stream ORDER BY revision DESC LIMIT 1)
 		FROM unnest($1::text[]) AS u(stream)`, streams)
 	br := tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, fmt.Errorf("lock streams: %w", err)
@@ -324,7 +372,7 @@ func (s *Store) plan(ctx context.Context, tx postgres.Tx, batch []*appendReq, pl
 
 // positionOf sets p's result position to that of stream's event at rev:
 // from this batch's rows, or read from the database.
-func (s *Store) positionOf(ctx context.Context, tx postgres.Tx, stream string, rev uint64, st *streamState, p *appendPlan) error {
+func (s *Store) positionOf(ctx context.Context, tx *postgres.Conn, stream string, rev uint64, st *streamState, p *appendPlan) error {
 	if st.dbExist && rev <= st.dbLast || !st.dbExist && len(st.rows) == 0 {
 		var pos int64
 		if err := tx.QueryRow(ctx, `SELECT position FROM `+s.events+` WHERE stream = $1 AND revision = $2`, stream, clamp(rev)).Scan(&pos); err != nil {
@@ -345,7 +393,7 @@ func (s *Store) positionOf(ctx context.Context, tx postgres.Tx, stream string, r
 // req would put them (a retry of an append that succeeded, in the database
 // or earlier in this batch), as the embedded store decides it, and sets
 // p's result if so.
-func (s *Store) retried(ctx context.Context, tx postgres.Tx, req *appendReq, st *streamState, rows []eventRow, p *appendPlan) (bool, error) {
+func (s *Store) retried(ctx context.Context, tx *postgres.Conn, req *appendReq, st *streamState, rows []eventRow, p *appendPlan) (bool, error) {
 	k := uint64(len(req.evs))
 	if k == 0 || !st.exists {
 		return false, nil
@@ -418,10 +466,20 @@ func (s *Store) retried(ctx context.Context, tx postgres.Tx, req *appendReq, st 
 	return true, nil
 }
 
-// insert allocates len(rows) global positions after the log's head and
-// inserts the rows there (step 3 of commit). It returns the position
-// before the first row and the commit timestamp of the rows.
-func (s *Store) insert(ctx context.Context, tx postgres.Tx, rows []eventRow) (uint64, time.Time, error) {
+const insertSQL = `
+		WITH alloc AS (
+			UPDATE %s SET last_position = last_position + $1
+			RETURNING last_position - $1 AS base, clock_timestamp() AS at
+		), ins AS (
+			INSERT INTO %s (position, stream, revision, id, type, schema_version, data, metadata, created)
+			SELECT alloc.base + e.ord, e.stream, e.revision, e.id, e.type, e.sv, e.data, e.md, alloc.at
+			FROM alloc, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::bytea[], $8::bytea[])
+				WITH ORDINALITY AS e(stream, revision, id, type, sv, data, md, ord)
+		)
+		SELECT alloc.base, alloc.at FROM alloc, (SELECT pg_notify($9, '')) AS notified`
+
+// insertArgs are the arguments of insertSQL for rows.
+func (s *Store) insertArgs(rows []eventRow) []any {
 	n := len(rows)
 	streams := make([]string, n)
 	revs := make([]int64, n)
@@ -433,28 +491,32 @@ func (s *Store) insert(ctx context.Context, tx postgres.Tx, rows []eventRow) (ui
 	for i, r := range rows {
 		streams[i], revs[i], ids[i], types[i], versions[i], data[i], meta[i] = r.stream, clamp(r.revision), r.id, r.typ, r.version, r.data, r.meta
 	}
+	return []any{n, streams, revs, ids, types, versions, data, meta, s.channel}
+}
+
+// queueInsert queues step 3 of commit: the UPDATE of log_head allocates
+// len(rows) global positions after the log's head, taking the row lock
+// that orders commits (nothing slow may run between it and COMMIT), and
+// the rows are inserted there. The statement returns the position before
+// the first row and the rows' commit timestamp.
+func (s *Store) queueInsert(b *postgres.Batch, rows []eventRow) {
+	b.Queue(fmt.Sprintf(insertSQL, s.head, s.events), s.insertArgs(rows)...)
+}
+
+// insert runs queueInsert's statement on its own.
+func (s *Store) insert(ctx context.Context, conn *postgres.Conn, rows []eventRow) (uint64, time.Time, error) {
 	var base int64
 	var at time.Time
-	// Nothing slow may run between this UPDATE, which takes the row lock
-	// that orders commits, and COMMIT.
-	err := tx.QueryRow(ctx, `
-		WITH alloc AS (
-			UPDATE `+s.head+` SET last_position = last_position + $1
-			RETURNING last_position - $1 AS base, clock_timestamp() AS at
-		), ins AS (
-			INSERT INTO `+s.events+` (position, stream, revision, id, type, schema_version, data, metadata, created)
-			SELECT alloc.base + e.ord, e.stream, e.revision, e.id, e.type, e.sv, e.data, e.md, alloc.at
-			FROM alloc, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::bytea[], $8::bytea[])
-				WITH ORDINALITY AS e(stream, revision, id, type, sv, data, md, ord)
-		)
-		SELECT alloc.base, alloc.at FROM alloc, (SELECT pg_notify($9, '')) AS notified`,
-		n, streams, revs, ids, types, versions, data, meta, s.channel).Scan(&base, &at)
-	if err != nil {
-		if postgres.SQLState(err) == postgres.UniqueViolation {
-			// Only a writer that bypassed the stream locks can cause this.
-			return 0, time.Time{}, fmt.Errorf("insert events: %w (another writer appended to these streams without the store's locks)", err)
-		}
-		return 0, time.Time{}, fmt.Errorf("insert events: %w", err)
+	if err := conn.QueryRow(ctx, fmt.Sprintf(insertSQL, s.head, s.events), s.insertArgs(rows)...).Scan(&base, &at); err != nil {
+		return 0, time.Time{}, insertError(err)
 	}
 	return uint64(base), at, nil
+}
+
+func insertError(err error) error {
+	if postgres.SQLState(err) == postgres.UniqueViolation {
+		// Only a writer that bypassed the stream locks can cause this.
+		return fmt.Errorf("insert events: %w (another writer appended to these streams without the store's locks)", err)
+	}
+	return fmt.Errorf("insert events: %w", err)
 }

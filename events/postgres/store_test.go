@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,8 +49,37 @@ func openStore(t testing.TB, schema string, opts pgstore.Options) *pgstore.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		checkNoStoreGoroutines(t, s)
+	})
 	return s
+}
+
+// checkNoStoreGoroutines fails if a goroutine of s (a method of s's on its
+// stack) still runs after Close.
+func checkNoStoreGoroutines(t testing.TB, s *pgstore.Store) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var leaked []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "grimoire/events/postgres.(*Store)") && strings.Contains(g, fmt.Sprintf("(%p", s)) {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the store outlived Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newStore is one store in a fresh schema.

@@ -15,10 +15,15 @@ import (
 // Aliases, so that callers can name what the pool hands out without
 // importing pgx.
 type (
-	Tx    = pgx.Tx
-	Rows  = pgx.Rows
-	Row   = pgx.Row
-	Batch = pgx.Batch
+	Tx           = pgx.Tx
+	Rows         = pgx.Rows
+	Row          = pgx.Row
+	Batch        = pgx.Batch
+	BatchResults = pgx.BatchResults
+	// Conn is a connection taken from the pool (DB.Acquire); Release
+	// gives it back (a connection left inside a transaction is closed
+	// instead).
+	Conn = pgxpool.Conn
 )
 
 // ErrNoRows is what Row.Scan returns when a query matched nothing.
