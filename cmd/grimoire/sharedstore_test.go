@@ -115,7 +115,10 @@ func startServe(t *testing.T, data string, env ...string) string {
 
 // TestTwoServersShareOnePostgreSQL starts two real `grimoire serve`
 // processes on one PostgreSQL database (each with its own data directory,
-// so its own read models): a run started on A is readable on B.
+// so its own read models): a run started on A is readable on B, also when
+// its events are over the blob threshold (their data is then in
+// PostgreSQL's blobs table, not in A's data directory), and B's read
+// models follow (its /readyz stays 200).
 func TestTwoServersShareOnePostgreSQL(t *testing.T) {
 	url := pgtest.FreshDatabase(t)
 	const secret = "0123456789abcdef0123456789abcdef"
@@ -124,7 +127,7 @@ func TestTwoServersShareOnePostgreSQL(t *testing.T) {
 	b := startServe(t, t.TempDir(), env...)
 
 	// auth reads the secret from the process environment: a child process.
-	tokCmd := cliProcess(".", t.TempDir(), "token", "create", "--user", "alice")
+	tokCmd := cliProcess(".", t.TempDir(), "token", "create", "--user", "alice", "--role", "analyst")
 	tokCmd.Env = append(tokCmd.Env, "GRIMOIRE_JWT_SECRET="+secret)
 	tokOut, err := tokCmd.Output()
 	if err != nil {
@@ -152,6 +155,41 @@ func TestTwoServersShareOnePostgreSQL(t *testing.T) {
 	status, run := call("GET", b+"/v1/runs/"+runID, "")
 	if status != 200 || run["status"] != "completed" {
 		t.Fatalf("GET /v1/runs/%s on B: %d %v", runID, status, run)
+	}
+	// 300 KiB of input: RunRequested and the greeting's events are blobs.
+	big := strings.Repeat("x", 300<<10)
+	status, started = call("POST", a+"/v1/spells/demo/runs?mode=sync", `{"inputs":{"name":"`+big+`"}}`)
+	bigID, _ := started["runId"].(string)
+	if status != 200 || bigID == "" {
+		t.Fatalf("large run on A: %d", status)
+	}
+	status, run = call("GET", b+"/v1/runs/"+bigID, "")
+	if status != 200 || run["status"] != "completed" {
+		t.Fatalf("GET /v1/runs/%s (blobs) on B: %d %.300v", bigID, status, run)
+	}
+	if out, _ := json.Marshal(run); !strings.Contains(string(out), big) {
+		t.Fatalf("B's view of the large run lacks its 300 KiB output")
+	}
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var blobs int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM grimoire_events.blobs`).Scan(&blobs); err != nil || blobs == 0 {
+		t.Fatalf("blobs in PostgreSQL: %d, %v; want the large run's", blobs, err)
+	}
+	// B's runs read model folds the large run in (it reads the blobs).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, list := call("GET", b+"/v1/runs?spell=demo", "")
+		if out, _ := json.Marshal(list); status == 200 && strings.Contains(string(out), bigID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's runs read model never listed the large run: %d %.500v", status, list)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, base := range []string{a, b} {
 		resp, err := http.Get(base + "/readyz")
