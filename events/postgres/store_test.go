@@ -390,3 +390,71 @@ func TestConcurrentRetriesWriteOnce(t *testing.T) {
 		t.Fatalf("stream holds %d events (%v), want 4", len(got), err)
 	}
 }
+
+// NOTIFY is only a wake-up: when the LISTEN connections are killed, the
+// stores listen again and wake their subscriptions, so another process's
+// events are still delivered, here with a poll interval far longer than
+// the test.
+func TestSubscriptionSurvivesALostListenConnection(t *testing.T) {
+	db := pgtest.Open(t, postgres.Options{})
+	schema := freshSchema(t, db)
+	writer := openStore(t, schema, pgstore.Options{PollInterval: time.Hour})
+	reader := openStore(t, schema, pgstore.Options{PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub, err := reader.Subscribe(ctx, events.SubscribeOptions{FromEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	next := func(want int) {
+		t.Helper()
+		// The reader waits first (for a wake-up: it has read everything),
+		// then the writer appends.
+		type delivery struct {
+			e   events.RecordedEvent
+			err error
+		}
+		delivered := make(chan delivery, 1)
+		go func() {
+			e, err := sub.Next(ctx)
+			delivered <- delivery{e, err}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		if _, err := writer.Append(ctx, "run-listen", events.Any, events.EventData{Type: "E", Data: payload(want)}); err != nil {
+			t.Fatal(err)
+		}
+		d := <-delivered
+		e, err := d.e, d.err
+		if err != nil {
+			t.Fatalf("event %d: %v", want, err)
+		}
+		var got struct{ N int }
+		if json.Unmarshal(e.Data, &got); got.N != want {
+			t.Fatalf("got event %s, want %d", e.Data, want)
+		}
+	}
+	next(1)
+	var pids []int32
+	if err := db.QueryRow(ctx, `SELECT array_agg(pid) FROM pg_stat_activity WHERE query = $1`,
+		"LISTEN "+postgres.Ident("grimoire_events_"+schema)).Scan(&pids); err != nil || len(pids) != 2 {
+		t.Fatalf("LISTEN connections: %v (%v), want the two stores'", pids, err)
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, pids); err != nil {
+		t.Fatal(err)
+	}
+	// Once they are gone, an event appended now can only reach the reader
+	// through its new LISTEN connection or the wake-up that comes with it.
+	for {
+		var alive int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&alive); err != nil {
+			t.Fatal(err)
+		}
+		if alive == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	next(2)
+	next(3)
+}
