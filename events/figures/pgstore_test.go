@@ -2,8 +2,6 @@ package figures
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -19,10 +17,7 @@ import (
 // database (dropped at the end), on a pool of conns connections.
 func benchSchema(b *testing.B, conns int32) (*pgstore.Store, *postgres.DB) {
 	db := pgtest.Open(b, postgres.Options{MaxConns: conns})
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	schema := "bench_" + hex.EncodeToString(rnd[:])
-	b.Cleanup(func() { db.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+postgres.Ident(schema)+" CASCADE") })
+	schema := pgtest.FreshSchema(b, db)
 	s, err := pgstore.Open(context.Background(), pgstore.Options{DB: db, Schema: schema})
 	if err != nil {
 		b.Fatal(err)

@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,23 +17,6 @@ import (
 	"github.com/grimoire-run/grimoire/services/postgres"
 	"github.com/grimoire-run/grimoire/services/postgres/pgtest"
 )
-
-// freshSchema returns the name of a schema no other test uses, dropped
-// (with everything in it) when the test ends.
-func freshSchema(t testing.TB, db *postgres.DB) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "st_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Ident(schema)+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 // openStore opens a store on its own pool (as a separate process would)
 // in schema, closed when the test ends.
@@ -86,7 +67,7 @@ func checkNoStoreGoroutines(t testing.TB, s *pgstore.Store) {
 func newStore(t testing.TB, opts pgstore.Options) *pgstore.Store {
 	t.Helper()
 	db := pgtest.Open(t, postgres.Options{})
-	return openStore(t, freshSchema(t, db), opts)
+	return openStore(t, pgtest.FreshSchema(t, db), opts)
 }
 
 func TestContract(t *testing.T) {
@@ -163,7 +144,7 @@ func TestConcurrentAppendsToOneStream(t *testing.T) {
 // visible before A, and the subscriber receives A, then B.
 func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
 	db := pgtest.Open(t, postgres.Options{})
-	schema := freshSchema(t, db)
+	schema := pgtest.FreshSchema(t, db)
 	p1 := openStore(t, schema, pgstore.Options{PollInterval: 5 * time.Millisecond})
 	p2 := openStore(t, schema, pgstore.Options{PollInterval: 5 * time.Millisecond})
 	allocated, release := make(chan struct{}), make(chan struct{})
@@ -245,7 +226,7 @@ func TestSubscriptionNeverSkipsAnEventCommittedOutOfOrder(t *testing.T) {
 // in the same order.
 func TestTwoProcessesShareTheLog(t *testing.T) {
 	db := pgtest.Open(t, postgres.Options{})
-	schema := freshSchema(t, db)
+	schema := pgtest.FreshSchema(t, db)
 	p1 := openStore(t, schema, pgstore.Options{})
 	p2 := openStore(t, schema, pgstore.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -397,7 +378,7 @@ func TestConcurrentRetriesWriteOnce(t *testing.T) {
 // the test.
 func TestSubscriptionSurvivesALostListenConnection(t *testing.T) {
 	db := pgtest.Open(t, postgres.Options{})
-	schema := freshSchema(t, db)
+	schema := pgtest.FreshSchema(t, db)
 	writer := openStore(t, schema, pgstore.Options{PollInterval: time.Hour})
 	reader := openStore(t, schema, pgstore.Options{PollInterval: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

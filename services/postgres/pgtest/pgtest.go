@@ -82,3 +82,26 @@ func FreshDatabase(tb testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// FreshSchema creates an empty schema in db's database for one test and
+// returns its name; the schema is dropped, with everything in it, when the
+// test ends.
+func FreshSchema(tb testing.TB, db *postgres.DB) string {
+	tb.Helper()
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	schema := "test_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.Exec(ctx, "CREATE SCHEMA "+postgres.Ident(schema)); err != nil {
+		tb.Fatalf("create schema %s: %v", schema, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Ident(schema)+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
