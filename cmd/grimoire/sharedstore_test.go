@@ -43,6 +43,22 @@ func TestEventStoreURLSelectsPostgreSQL(t *testing.T) {
 	}
 }
 
+// GRIMOIRE_BLOB_DIR moves the embedded store's blobs out of the data
+// directory.
+func TestBlobDirSetting(t *testing.T) {
+	blobs := t.TempDir()
+	big := strings.Repeat("y", 300<<10)
+	out, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), envBlobDir: blobs},
+		"run", "../../examples/hello.json", "--input", "name="+big)
+	if code != 0 || !strings.Contains(out, big) {
+		t.Fatalf("run with a large input: exit %d err %q", code, errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(blobs, "*", "*"))
+	if len(files) == 0 {
+		t.Fatalf("no blob in %s", blobs)
+	}
+}
+
 // A blob directory of this process next to a shared log is refused at
 // start-up, with what to do instead; with PostgreSQL blobs live in the
 // database, so naming a blob directory is refused too.

@@ -245,9 +245,6 @@ func (s *Store) wakeup() <-chan struct{} {
 // Schema is the PostgreSQL schema holding the store's tables.
 func (s *Store) Schema() string { return s.schema }
 
-// DB is the pool the store uses (read models may share it).
-func (s *Store) DB() *postgres.DB { return s.db }
-
 // Close implements events.Store. The pool is closed only if the store
 // opened it.
 func (s *Store) Close() error {
