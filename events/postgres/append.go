@@ -72,7 +72,18 @@ func (s *Store) Append(ctx context.Context, stream string, expected events.Expec
 // append it takes is answered, also when the store closes.
 func (s *Store) writeLoop() {
 	defer s.bg.Done()
-	var carry *appendReq
+	var (
+		carry *appendReq
+		// answered is how many appends the previous commit answered, and
+		// took how long it lasted: appenders that append again at once
+		// (a run's recorder, the benchmark's writers) come back within
+		// microseconds, and waiting for them makes the next group twice
+		// as big instead of splitting the appenders into two groups that
+		// take turns.
+		answered  int
+		took      time.Duration
+		skipWaits int
+	)
 	for {
 		batch := make([]*appendReq, 0, 16)
 		if carry != nil {
@@ -86,23 +97,65 @@ func (s *Store) writeLoop() {
 			}
 		}
 		evs, size := len(batch[0].evs), batch[0].size
+		add := func(req *appendReq) bool {
+			if evs+len(req.evs) > maxBatchEvents || size+req.size > maxBatchBytes {
+				carry = req
+				return false
+			}
+			batch = append(batch, req)
+			evs, size = evs+len(req.evs), size+req.size
+			return true
+		}
 	fill:
 		for len(batch) < maxBatchAppends {
 			select {
 			case req := <-s.reqs:
-				if evs+len(req.evs) > maxBatchEvents || size+req.size > maxBatchBytes {
-					carry = req
+				if !add(req) {
 					break fill
 				}
-				batch = append(batch, req)
-				evs, size = evs+len(req.evs), size+req.size
 			default:
 				break fill
 			}
 		}
+		if carry == nil && answered > 1 && skipWaits == 0 {
+			// Wait, at most as long as the last commit took, for the
+			// appenders just answered.
+			want := min(len(batch)+answered, maxBatchAppends)
+			came := 0
+			timer := time.NewTimer(min(took, maxGroupWait))
+		wait:
+			for len(batch) < want {
+				select {
+				case req := <-s.reqs:
+					if !add(req) {
+						break wait
+					}
+					came++
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+			if came < answered/2 {
+				skipWaits = skipAfterMiss
+			}
+		} else if skipWaits > 0 {
+			skipWaits--
+		}
+		start := time.Now()
 		s.commit(batch)
+		answered, took = len(batch), time.Since(start)
 	}
 }
+
+// maxGroupWait caps writeLoop's wait for appenders to come back;
+// skipAfterMiss is how many groups are committed without waiting after a
+// wait in which most of the appenders expected did not come back (they
+// were not appending in a loop).
+const (
+	maxGroupWait  = time.Millisecond
+	skipAfterMiss = 8
+)
 
 // commit appends a batch in one transaction and answers every request:
 //

@@ -12,8 +12,10 @@
 // shared exactly as widely as the log.
 //
 // Appends are group-committed: one writer goroutine per Store takes every
-// Append waiting (up to 512 appends, 4,096 events, 16 MiB) and commits
-// them in one transaction, deciding each on its own (a wrong expected
+// Append waiting (up to 512 appends, 4,096 events, 16 MiB; after a commit
+// it waits up to 1 ms, never longer than that commit took, for the
+// appenders it just answered to come back) and commits them in one
+// transaction, deciding each on its own (a wrong expected
 // revision fails that append only). The transaction takes
 // transaction-level advisory locks on its streams, in sorted order, so
 // that another process appending to one of them waits for it (optimistic
