@@ -82,12 +82,31 @@ func (s *Server) routes() http.Handler {
 	return s.metrics.instrument(mux)
 }
 
+// handleReady answers 200 when the store answers and no read model is
+// stuck, else 503 with what is wrong: a projection that fails at every
+// retry (for example on an event whose blob this process cannot read)
+// leaves this process's read models behind the log for good.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.opts.Store.ReadAll(ctx, events.Start, 1); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": err.Error()})
 		return
+	}
+	if proj := s.opts.Analysts.Projections; proj != nil {
+		if stuck := proj.Stuck(); len(stuck) > 0 {
+			type stuckProjection struct {
+				Name      string `json:"name"`
+				LastError string `json:"lastError"`
+				Failures  int    `json:"failures"`
+			}
+			out := make([]stuckProjection, len(stuck))
+			for i, st := range stuck {
+				out[i] = stuckProjection{Name: st.Name, LastError: st.LastError, Failures: st.Failures}
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "projections": out})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
