@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,59 +74,6 @@ func TestSharedLogRefusesPerProcessBlobs(t *testing.T) {
 	}
 }
 
-// startServe starts `grimoire serve` as a real process with extra
-// environment and returns its base URL; it is stopped when the test ends.
-func startServe(t *testing.T, data string, env ...string) string {
-	t.Helper()
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := cliProcess(repo, data, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	urlc := make(chan string, 1)
-	var lines []string
-	linesDone := make(chan struct{})
-	go func() {
-		defer close(linesDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if m := regexp.MustCompile(`grimoire serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
-			}
-		}
-	}()
-	select {
-	case u := <-urlc:
-		return u
-	case <-linesDone:
-		cmd.Wait()
-		t.Fatalf("serve exited: %s", strings.Join(lines, "\n"))
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not print its address")
-	}
-	return ""
-}
-
 // TestTwoServersShareOnePostgreSQL starts two real `grimoire serve`
 // processes on one PostgreSQL database (each with its own data directory,
 // so its own read models): a run started on A is readable on B, also when
@@ -139,8 +84,8 @@ func TestTwoServersShareOnePostgreSQL(t *testing.T) {
 	url := pgtest.FreshDatabase(t)
 	const secret = "0123456789abcdef0123456789abcdef"
 	env := []string{envEventStore + "=" + url, "GRIMOIRE_JWT_SECRET=" + secret, "GRIMOIRE_BUS_URL="}
-	a := startServe(t, t.TempDir(), env...)
-	b := startServe(t, t.TempDir(), env...)
+	a, _ := startServe(t, ".", t.TempDir(), env)
+	b, _ := startServe(t, ".", t.TempDir(), env)
 
 	// auth reads the secret from the process environment: a child process.
 	tokCmd := cliProcess(".", t.TempDir(), "token", "create", "--user", "alice", "--role", "analyst")

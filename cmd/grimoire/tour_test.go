@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +26,11 @@ func cliProcess(dir, data string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startServe starts `grimoire serve` on a loopback port it picks, on data,
-// with env added to the CLI's, and returns its address and a stop that
-// ends it with SIGTERM (the test's end kills it otherwise).
+// startServe starts `grimoire serve` on a loopback port it picks, in repo,
+// on data, with env added to the CLI's, and returns its address and a stop
+// that ends it with SIGTERM and waits (killing it after 20 s); the test's
+// end stops it otherwise. A serve that exits first fails the test with
+// what it printed.
 func startServe(t *testing.T, repo, data string, env []string, flags ...string) (base string, stop func()) {
 	t.Helper()
 	serve := cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
@@ -39,24 +42,31 @@ func startServe(t *testing.T, repo, data string, env []string, flags ...string) 
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
+	var once sync.Once
 	stop = func() {
-		if !stopped {
-			stopped = true
+		once.Do(func() {
 			serve.Process.Signal(syscall.SIGTERM)
-			serve.Wait()
-		}
+			done := make(chan struct{})
+			go func() { serve.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				serve.Process.Kill()
+				<-done
+			}
+		})
 	}
-	t.Cleanup(func() {
-		if !stopped {
-			serve.Process.Kill()
-			serve.Wait()
-		}
-	})
+	t.Cleanup(stop)
 	urlc := make(chan string, 1)
+	var lines []string
+	linesDone := make(chan struct{})
 	go func() {
+		defer close(linesDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			if len(lines) < 200 {
+				lines = append(lines, sc.Text())
+			}
 			if m := regexp.MustCompile(`grimoire serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
 				urlc <- m[1]
 			}
@@ -64,6 +74,9 @@ func startServe(t *testing.T, repo, data string, env []string, flags ...string) 
 	}()
 	select {
 	case base = <-urlc:
+	case <-linesDone:
+		serve.Wait()
+		t.Fatalf("serve exited: %s", strings.Join(lines, "\n"))
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not print its address")
 	}
