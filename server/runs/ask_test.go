@@ -1,0 +1,344 @@
+package runs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/graph"
+	"github.com/grimoire-run/grimoire/nodes"
+	"github.com/grimoire-run/grimoire/server/runs"
+)
+
+// askSpell asks to approve the run input "draft" (schema: {approved:
+// boolean}); the answer becomes output "decision" and a timeout output
+// "late". A parallel branch echoes the draft to output "echoed" without
+// waiting.
+func askSpell(ask map[string]any) *graph.Spell {
+	cfg := map[string]any{
+		"prompt": "Publish {{context}}?",
+		"schema": map[string]any{"type": "object", "required": []any{"approved"},
+			"properties": map[string]any{"approved": map[string]any{"type": "boolean"}}},
+	}
+	for k, v := range ask {
+		cfg[k] = v
+	}
+	return &graph.Spell{ID: "approve",
+		Nodes: []graph.Node{
+			{ID: "start", Type: "Module Trigger In"},
+			{ID: "draft", Type: "Input", Config: map[string]any{"name": "draft"}},
+			{ID: "ask", Type: "Ask", Config: cfg},
+			{ID: "decision", Type: "Output", Config: map[string]any{"name": "decision"}},
+			{ID: "late", Type: "Output", Config: map[string]any{"name": "late"}},
+			{ID: "echo", Type: "Echo"},
+			{ID: "echoed", Type: "Output", Config: map[string]any{"name": "echoed"}},
+		},
+		Edges: []graph.Edge{
+			{From: graph.PortRef{Node: "start", Port: "trigger"}, To: graph.PortRef{Node: "ask", Port: "trigger"}},
+			{From: graph.PortRef{Node: "draft", Port: "output"}, To: graph.PortRef{Node: "ask", Port: "context"}},
+			{From: graph.PortRef{Node: "ask", Port: "trigger"}, To: graph.PortRef{Node: "decision", Port: "trigger"}},
+			{From: graph.PortRef{Node: "ask", Port: "answer"}, To: graph.PortRef{Node: "decision", Port: "input"}},
+			{From: graph.PortRef{Node: "ask", Port: "timeout"}, To: graph.PortRef{Node: "late", Port: "trigger"}},
+			{From: graph.PortRef{Node: "ask", Port: "answer"}, To: graph.PortRef{Node: "late", Port: "input"}},
+			{From: graph.PortRef{Node: "start", Port: "trigger"}, To: graph.PortRef{Node: "echo", Port: "trigger"}},
+			{From: graph.PortRef{Node: "draft", Port: "output"}, To: graph.PortRef{Node: "echo", Port: "string"}},
+			{From: graph.PortRef{Node: "echo", Port: "trigger"}, To: graph.PortRef{Node: "echoed", Port: "trigger"}},
+			{From: graph.PortRef{Node: "echo", Port: "output"}, To: graph.PortRef{Node: "echoed", Port: "input"}},
+		}}
+}
+
+func startAsk(t testing.TB, ex *runs.Executor, s *graph.Spell, user string) *runs.Run {
+	t.Helper()
+	r, err := ex.Start(context.Background(), runs.RunSpec{Spell: s, Inputs: map[string]any{"draft": "the post"}, User: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func eventTypes(t testing.TB, st events.Store, runID string) []string {
+	t.Helper()
+	recs, _ := readRun(t, st, runID)
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Type)
+	}
+	return out
+}
+
+func count(types []string, typ string) int {
+	n := 0
+	for _, t := range types {
+		if t == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// A run with an Ask node records the question, lets the parallel branch
+// finish, ends waiting (no terminal event, nothing held), and an answer
+// resumes it: the nodes that had completed are replayed, the answer flows
+// downstream.
+func TestAnAskedRunWaitsAndAnAnswerFinishesIt(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+
+	r := startAsk(t, ex, askSpell(nil), "ada")
+	o := wait(t, r)
+	if o.Status != runs.StatusWaiting {
+		t.Fatalf("outcome %+v, want waiting", o)
+	}
+	if len(ex.Active()) != 0 {
+		t.Fatalf("a waiting run is still active: %v", ex.Active())
+	}
+	recs, payloads := readRun(t, st, r.ID())
+	var asked *events.RunWaiting
+	for _, p := range payloads {
+		if w, ok := p.(events.RunWaiting); ok {
+			asked = &w
+		}
+	}
+	if asked == nil || asked.Prompt != "Publish the post?" || asked.NodeID != "ask" || asked.AnsweredBy[0] != "ada" || asked.Schema["type"] != "object" {
+		t.Fatalf("RunWaiting %+v", asked)
+	}
+	types := eventTypes(t, st, r.ID())
+	if last := types[len(types)-1]; last != events.TypeRunPaused {
+		t.Fatalf("last event %s, want RunPaused: %v", last, types)
+	}
+	// The parallel branch completed while the question waited.
+	echoed := false
+	for _, p := range payloads {
+		if c, ok := p.(events.NodeCompleted); ok && c.NodeID == "echo" && c.Outputs["output"] == "the post" {
+			echoed = true
+		}
+	}
+	if !echoed || count(types, events.TypeNodeSkipped) != 0 {
+		t.Fatalf("parallel branch not completed, or nodes skipped: %v", types)
+	}
+
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"})
+	if err != nil || !ans.Resumed || ans.Seq != uint64(len(recs)+1) {
+		t.Fatalf("answer %+v: %v", ans, err)
+	}
+	o = wait(t, ans.Run)
+	if o.Status != runs.StatusCompleted {
+		t.Fatalf("resumed run %+v", o)
+	}
+	if d, _ := o.Outputs["decision"].(map[string]any); d["approved"] != true || o.Outputs["echoed"] != "the post" {
+		t.Fatalf("outputs %v: want the answer and the earlier branch's output", o.Outputs)
+	}
+	types = eventTypes(t, st, r.ID())
+	if count(types, events.TypeRunAnswered) != 1 || count(types, events.TypeRunResumed) != 1 || count(types, events.TypeRunCompleted) != 1 {
+		t.Fatalf("events %v", types)
+	}
+	// echo completed once: the resume replayed it.
+	_, payloads = readRun(t, st, r.ID())
+	for _, p := range payloads {
+		if c, ok := p.(events.NodeCompleted); ok && c.NodeID == "echo" && c.Seq > ans.Seq {
+			t.Fatalf("echo ran again after the answer")
+		}
+	}
+	if _, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": false}, User: "ada"}); !errors.Is(err, runs.ErrRunEnded) {
+		t.Fatalf("answer to an ended run: %v", err)
+	}
+}
+
+func TestAnswersAreCheckedBeforeAnythingIsRecorded(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+	r := startAsk(t, ex, askSpell(map[string]any{"answeredBy": []any{"ada", "bob"}}), "ada")
+	wait(t, r)
+	before := len(eventTypes(t, st, r.ID()))
+
+	_, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": "yes"}, User: "bob"})
+	if !errors.Is(err, runs.ErrInvalidAnswer) || !strings.Contains(err.Error(), "/approved") {
+		t.Fatalf("invalid answer: %v (want ErrInvalidAnswer naming /approved)", err)
+	}
+	_, err = ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "eve"})
+	if !errors.Is(err, runs.ErrNotAllowed) {
+		t.Fatalf("answer by eve: %v", err)
+	}
+	_, err = ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "echo", Value: true, User: "bob"})
+	if !errors.Is(err, runs.ErrNotWaiting) {
+		t.Fatalf("answer to a node that does not ask: %v", err)
+	}
+	if after := len(eventTypes(t, st, r.ID())); after != before {
+		t.Fatalf("refused answers recorded %d events", after-before)
+	}
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": false}, User: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := wait(t, ans.Run); o.Status != runs.StatusCompleted {
+		t.Fatalf("%+v", o)
+	}
+}
+
+// Of answers racing for one question, exactly one is recorded; the others
+// learn the question was answered.
+func TestRacingAnswersOneWins(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+	r := startAsk(t, ex, askSpell(map[string]any{"answeredBy": "*"}), "ada")
+	wait(t, r)
+
+	const racers = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		won     []*runs.Answered
+		refused int
+	)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": i%2 == 0}, User: fmt.Sprint("u", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won = append(won, a)
+			case errors.Is(err, runs.ErrAlreadyAnswered), errors.Is(err, runs.ErrRunBusy), errors.Is(err, runs.ErrRunEnded):
+				refused++
+			default:
+				t.Errorf("racer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(won) != 1 || refused != racers-1 {
+		t.Fatalf("%d answers won, %d refused", len(won), refused)
+	}
+	wait(t, won[0].Run)
+	if n := count(eventTypes(t, st, r.ID()), events.TypeRunAnswered); n != 1 {
+		t.Fatalf("%d RunAnswered recorded", n)
+	}
+}
+
+// waitForEnd polls the log until the run has a terminal event.
+func waitForEnd(t testing.TB, st events.Store, runID string) any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		_, payloads := readRun(t, st, runID)
+		switch last := payloads[len(payloads)-1].(type) {
+		case events.RunCompleted, events.RunFailed, events.RunCancelled:
+			return last
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("run %s did not end: %v", runID, eventTypes(t, st, runID))
+	return nil
+}
+
+func TestADeadlineTimesOutOrFailsTheQuestion(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+
+	timeout := startAsk(t, ex, askSpell(map[string]any{"deadline": "200ms", "onDeadline": "timeout", "timeoutValue": map[string]any{"approved": false}}), "ada")
+	fail := startAsk(t, ex, askSpell(map[string]any{"deadline": "200ms"}), "ada")
+
+	end, ok := waitForEnd(t, st, timeout.ID()).(events.RunCompleted)
+	if !ok {
+		t.Fatalf("onDeadline timeout: run ended with %T", end)
+	}
+	if late, _ := end.Outputs["late"].(map[string]any); late["approved"] != false || end.Outputs["decision"] != nil {
+		t.Fatalf("onDeadline timeout: outputs %v, want the timeout output with timeoutValue", end.Outputs)
+	}
+	_, payloads := readRun(t, st, timeout.ID())
+	answered := false
+	for _, p := range payloads {
+		if a, ok := p.(events.RunAnswered); ok && a.TimedOut && a.By == "" {
+			answered = true
+		}
+	}
+	if !answered {
+		t.Fatal("no timed-out RunAnswered recorded")
+	}
+
+	failed, ok := waitForEnd(t, st, fail.ID()).(events.RunFailed)
+	if !ok || failed.NodeID != "ask" || !strings.Contains(failed.Error, "deadline") {
+		t.Fatalf("onDeadline fail: %+v", failed)
+	}
+	if _, err := ex.Answer(context.Background(), runs.Answer{RunID: fail.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"}); !errors.Is(err, runs.ErrRunEnded) {
+		t.Fatalf("answer after a failing deadline: %v", err)
+	}
+}
+
+// A waiting run survives a restart: the new executor does not resume it
+// (it waits, holding nothing), and an answer given to the new executor
+// finishes it.
+func TestAWaitingRunIsAnsweredAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	cat := nodes.NewRegistry(nodes.Services{})
+	ex := newExecutor(t, st, cat)
+	r := startAsk(t, ex, askSpell(nil), "ada")
+	wait(t, r)
+	ex.Close(context.Background())
+	st.Close()
+
+	st = openStore(t, dir)
+	defer st.Close()
+	ex = newExecutor(t, st, cat)
+	defer ex.Close(context.Background())
+	resumed, err := ex.Resume(context.Background())
+	if err != nil || len(resumed) != 0 {
+		t.Fatalf("Resume took %d runs (%v): a waiting run must stay waiting", len(resumed), err)
+	}
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := wait(t, ans.Run); o.Status != runs.StatusCompleted || o.Outputs["echoed"] != "the post" {
+		t.Fatalf("%+v", o)
+	}
+}
+
+// A thousand runs waiting for answers hold no goroutine each.
+func TestAThousandWaitingRunsHoldNoGoroutines(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ex := newExecutor(t, st, nodes.NewRegistry(nodes.Services{}))
+	defer ex.Close(context.Background())
+	s := askSpell(map[string]any{"deadline": "24h"})
+	wait(t, startAsk(t, ex, s, "ada")) // warm up: store, compiled program
+	before := runtime.NumGoroutine()
+	const n = 1000
+	rs := make([]*runs.Run, n)
+	for i := range rs {
+		rs[i] = startAsk(t, ex, s, "ada")
+	}
+	for _, r := range rs {
+		if o := wait(t, r); o.Status != runs.StatusWaiting {
+			t.Fatalf("%+v", o)
+		}
+	}
+	var after int
+	for range 100 { // recorders' goroutines end just after Done
+		if after = runtime.NumGoroutine(); after-before <= 10 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("goroutines: %d before, %d with %d runs waiting", before, after, n)
+	if after-before > 10 || len(ex.Active()) != 0 {
+		t.Fatalf("%d goroutines more with %d runs waiting (%d active), want at most 10", after-before, n, len(ex.Active()))
+	}
+}
