@@ -45,6 +45,9 @@ type Answer struct {
 	Value  any
 	// User is who answers (the JWT subject; "" for the CLI).
 	User string
+	// MayReadRun: the user may read the run, which a question answered
+	// by AnswerFromAnyone requires.
+	MayReadRun bool
 }
 
 // Answered is what Answer recorded.
@@ -69,7 +72,7 @@ func (e *Executor) Answer(ctx context.Context, a Answer) (*Answered, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(q.AnsweredBy, AnswerFromAnyone) && !slices.Contains(q.AnsweredBy, a.User) {
+	if !slices.Contains(q.AnsweredBy, a.User) && !(a.MayReadRun && slices.Contains(q.AnsweredBy, AnswerFromAnyone)) {
 		return nil, fmt.Errorf("answer node %s of run %s: %w (%q; it waits for %v)", a.NodeID, a.RunID, ErrNotAllowed, a.User, q.AnsweredBy)
 	}
 	if q.Schema != nil {

@@ -206,7 +206,7 @@ func TestRacingAnswersOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": i%2 == 0}, User: fmt.Sprint("u", i)})
+			a, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": i%2 == 0}, User: fmt.Sprint("u", i), MayReadRun: true})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
