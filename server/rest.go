@@ -326,6 +326,10 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 		case runs.StatusFailed:
 			status = http.StatusUnprocessableEntity
 			resp.Error, resp.NodeID = &errorDetail{Code: "run_failed", Message: out.Error}, out.NodeID
+		case runs.StatusWaiting:
+			// It waits for a person: answer, then follow it.
+			w.Header().Set("Location", "/v1/runs/"+run.ID())
+			status = http.StatusAccepted
 		default:
 			status = http.StatusConflict
 			resp.Error = &errorDetail{Code: "run_" + out.Status, Message: out.Reason}
