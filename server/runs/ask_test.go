@@ -13,6 +13,7 @@ import (
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
+	"github.com/grimoire-run/grimoire/projections/history"
 	"github.com/grimoire-run/grimoire/server/runs"
 )
 
@@ -340,5 +341,59 @@ func TestAThousandWaitingRunsHoldNoGoroutines(t *testing.T) {
 	t.Logf("goroutines: %d before, %d with %d runs waiting", before, after, n)
 	if after-before > 10 || len(ex.Active()) != 0 {
 		t.Fatalf("%d goroutines more with %d runs waiting (%d active), want at most 10", after-before, n, len(ex.Active()))
+	}
+}
+
+// Replay and fork reproduce a recorded answer: verifying the answered run
+// feeds the Ask node its answer, and a fork downstream of it reuses the
+// answer instead of asking again.
+func TestReplayAndForkReuseTheRecordedAnswer(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	cat := nodes.NewRegistry(nodes.Services{})
+	ex := newExecutor(t, st, cat)
+	defer ex.Close(context.Background())
+	r := startAsk(t, ex, askSpell(nil), "ada")
+	wait(t, r)
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, ans.Run)
+
+	runner := &graph.Runner{Catalog: cat}
+	load := func(ctx context.Context, id, hash string) (*graph.Spell, error) { return askSpell(nil), nil }
+	rep, err := history.Verify(context.Background(), st, runner, load, r.ID())
+	if err != nil || !rep.OK || rep.Outputs["decision"] == nil {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+
+	plan, err := history.PlanFork(context.Background(), st, runner, load, history.ForkRequest{ParentRunID: r.ID(), FromNode: "decision"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := ex.Start(context.Background(), runs.ForkSpec(plan, "", "ada"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wait(t, fork)
+	if d, _ := o.Outputs["decision"].(map[string]any); o.Status != runs.StatusCompleted || d["approved"] != true {
+		t.Fatalf("fork downstream of the answer: %+v", o)
+	}
+	if n := count(eventTypes(t, st, fork.ID()), events.TypeRunWaiting); n != 0 {
+		t.Fatalf("the fork asked again (%d RunWaiting)", n)
+	}
+
+	// Forking from the Ask node asks again.
+	plan, err = history.PlanFork(context.Background(), st, runner, load, history.ForkRequest{ParentRunID: r.ID(), FromNode: "ask"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ex.Start(context.Background(), runs.ForkSpec(plan, "", "ada"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := wait(t, again); o.Status != runs.StatusWaiting {
+		t.Fatalf("fork from the Ask node: %+v, want waiting", o)
 	}
 }
