@@ -56,9 +56,11 @@ type Answered struct {
 	events.NodeRef
 	// Seq is the Seq of the RunAnswered event.
 	Seq uint64 `json:"seq"`
-	// Resumed: the run goes on in this process.
+	// Resumed: the run goes on in this process (now, or once the
+	// branches it is still running end).
 	Resumed bool `json:"resumed"`
-	// Run is the resumed run (nil when it was not resumed here).
+	// Run is the resumed run (nil when it was not resumed here, or will
+	// be once its running branches end).
 	Run *Run `json:"-"`
 }
 
@@ -67,22 +69,19 @@ type Answered struct {
 // expected revision (of two answers racing, one wins; the other gets
 // ErrAlreadyAnswered) and resumes the run, which takes the answer as the
 // node's result and goes on downstream of it.
+//
+// A run still running other branches in this process takes the answer
+// into its own recording, and goes on with it once those branches end.
 func (e *Executor) Answer(ctx context.Context, a Answer) (*Answered, error) {
+	if run, running := e.Get(a.RunID); running {
+		return e.answerLive(ctx, run, a)
+	}
 	rec, q, err := e.question(ctx, a.RunID, a.NodeID)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(q.AnsweredBy, a.User) && !(a.MayReadRun && slices.Contains(q.AnsweredBy, AnswerFromAnyone)) {
-		return nil, fmt.Errorf("answer node %s of run %s: %w (%q; it waits for %v)", a.NodeID, a.RunID, ErrNotAllowed, a.User, q.AnsweredBy)
-	}
-	if q.Schema != nil {
-		s, err := jsonschema.Compile(q.Schema)
-		if err != nil {
-			return nil, fmt.Errorf("answer node %s of run %s: the question's %w", a.NodeID, a.RunID, err)
-		}
-		if err := s.Validate(a.Value); err != nil {
-			return nil, fmt.Errorf("answer node %s of run %s: %w: %w", a.NodeID, a.RunID, ErrInvalidAnswer, err)
-		}
+	if err := checkAnswer(q, a); err != nil {
+		return nil, err
 	}
 	seq, err := e.appendToWaiting(ctx, rec, &events.RunAnswered{NodeRef: q.NodeRef, Value: a.Value, By: a.User})
 	if err != nil {
@@ -98,6 +97,68 @@ func (e *Executor) Answer(ctx context.Context, a Answer) (*Answered, error) {
 	}
 	out.Resumed, out.Run = run != nil, run
 	return out, nil
+}
+
+// answerLive records an answer in the recording of a run in progress
+// here; the run resumes with it when its other branches have ended (see
+// finish). A run that is ending meanwhile is answered through the log.
+func (e *Executor) answerLive(ctx context.Context, run *Run, a Answer) (*Answered, error) {
+	rec, _, err := recorder.Recorded(ctx, e.opts.Store, a.RunID, anyPorts)
+	if err != nil {
+		return nil, fmt.Errorf("answer node %s of run %s: %w", a.NodeID, a.RunID, err)
+	}
+	run.mu.Lock()
+	if run.ending {
+		run.mu.Unlock()
+		select {
+		case <-run.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return e.Answer(ctx, a)
+	}
+	defer run.mu.Unlock()
+	var q *events.RunWaiting
+	for _, w := range rec.Pending() {
+		if w.NodeID == a.NodeID && !slices.ContainsFunc(run.answered, func(r events.NodeRef) bool { return waitKey(r) == waitKey(w.NodeRef) }) {
+			q = &w
+			break
+		}
+	}
+	switch {
+	case q == nil && (rec.Answered(a.NodeID) || slices.ContainsFunc(run.answered, func(r events.NodeRef) bool { return r.NodeID == a.NodeID })):
+		return nil, fmt.Errorf("answer node %s of run %s: %w", a.NodeID, a.RunID, ErrAlreadyAnswered)
+	case q == nil:
+		return nil, fmt.Errorf("answer node %s of run %s: %w", a.NodeID, a.RunID, ErrNotWaiting)
+	}
+	if err := checkAnswer(*q, a); err != nil {
+		return nil, err
+	}
+	seq, err := run.rec.Record(&events.RunAnswered{NodeRef: q.NodeRef, Value: a.Value, By: a.User}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("answer node %s of run %s: %w", a.NodeID, a.RunID, err)
+	}
+	run.answered = append(run.answered, q.NodeRef)
+	e.deadlines.remove(a.RunID, q.NodeRef)
+	e.log.Info("question answered while the run goes on", "run", a.RunID, "node", q.NodeID, "user", a.User)
+	return &Answered{RunID: a.RunID, NodeRef: q.NodeRef, Seq: seq, Resumed: true}, nil
+}
+
+// checkAnswer checks who answers and the value against the question.
+func checkAnswer(q events.RunWaiting, a Answer) error {
+	if !slices.Contains(q.AnsweredBy, a.User) && !(a.MayReadRun && slices.Contains(q.AnsweredBy, AnswerFromAnyone)) {
+		return fmt.Errorf("answer node %s of run %s: %w (%q; it waits for %v)", a.NodeID, a.RunID, ErrNotAllowed, a.User, q.AnsweredBy)
+	}
+	if q.Schema != nil {
+		s, err := jsonschema.Compile(q.Schema)
+		if err != nil {
+			return fmt.Errorf("answer node %s of run %s: the question's %w", a.NodeID, a.RunID, err)
+		}
+		if err := s.Validate(a.Value); err != nil {
+			return fmt.Errorf("answer node %s of run %s: %w: %w", a.NodeID, a.RunID, ErrInvalidAnswer, err)
+		}
+	}
+	return nil
 }
 
 // question finds the unanswered question at nodeID (the oldest, if it

@@ -397,3 +397,69 @@ func TestReplayAndForkReuseTheRecordedAnswer(t *testing.T) {
 		t.Fatalf("fork from the Ask node: %+v, want waiting", o)
 	}
 }
+
+// withHold adds a node type "Hold" to the built-in ones: it completes
+// when release is closed.
+type withHold struct {
+	graph.Catalog
+	release chan struct{}
+}
+
+func (c withHold) Lookup(name string) (*graph.NodeType, bool) {
+	if name == "Hold" {
+		return &graph.NodeType{Name: "Hold", Inputs: []graph.Port{{Name: "trigger", Kind: graph.Trigger}}, Outputs: []graph.Port{{Name: "trigger", Kind: graph.Trigger}},
+			New: func(*graph.Node) (graph.Worker, error) {
+				return graph.WorkerFunc(func(ctx context.Context, _ *graph.Activation) (graph.Result, error) {
+					select {
+					case <-c.release:
+						return graph.Result{}, nil
+					case <-ctx.Done():
+						return graph.Result{}, ctx.Err()
+					}
+				}), nil
+			}}, true
+	}
+	return c.Catalog.Lookup(name)
+}
+
+// An answer that comes while a parallel branch still runs is taken into
+// the run's recording; the run goes on with it once that branch ends.
+func TestAnAnswerWhileAnotherBranchRuns(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	cat := withHold{Catalog: nodes.NewRegistry(nodes.Services{}), release: make(chan struct{})}
+	ex := newExecutor(t, st, cat)
+	defer ex.Close(context.Background())
+	s := askSpell(nil)
+	s.Nodes = append(s.Nodes, graph.Node{ID: "hold", Type: "Hold"})
+	s.Edges = append(s.Edges, graph.Edge{From: graph.PortRef{Node: "start", Port: "trigger"}, To: graph.PortRef{Node: "hold", Port: "trigger"}})
+	r := startAsk(t, ex, s, "ada")
+
+	// Wait until the question is in the log.
+	deadline := time.Now().Add(20 * time.Second)
+	for count(eventTypes(t, st, r.ID()), events.TypeRunWaiting) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no RunWaiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": 1}, User: "ada"}); !errors.Is(err, runs.ErrInvalidAnswer) {
+		t.Fatalf("invalid answer to a running run: %v", err)
+	}
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"})
+	if err != nil || !ans.Resumed {
+		t.Fatalf("answer while a branch runs: %+v, %v", ans, err)
+	}
+	if _, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": false}, User: "ada"}); !errors.Is(err, runs.ErrAlreadyAnswered) {
+		t.Fatalf("second answer: %v", err)
+	}
+	close(cat.release)
+	end, ok := waitForEnd(t, st, r.ID()).(events.RunCompleted)
+	if d, _ := end.Outputs["decision"].(map[string]any); !ok || d["approved"] != true {
+		t.Fatalf("run ended with %+v", end)
+	}
+	types := eventTypes(t, st, r.ID())
+	if count(types, events.TypeRunPaused) != 0 || count(types, events.TypeRunAnswered) != 1 {
+		t.Fatalf("events %v", types)
+	}
+}

@@ -204,6 +204,16 @@ type Run struct {
 	// waiting lists the activations that began to wait in this run (its
 	// observer's goroutine writes it, finish reads it after the run).
 	waiting []events.NodeRef
+
+	// rec records the run; Answer adds answers to it while the run goes
+	// on (answered), until finish sets ending.
+	rec      *recorder.Recorder
+	mu       sync.Mutex
+	answered []events.NodeRef
+	ending   bool
+	// resumeAfter: the run ended waiting with answers recorded meanwhile:
+	// it resumes at once.
+	resumeAfter bool
 }
 
 // ID is the run's id.
@@ -487,6 +497,7 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 		req.Recorded = prior
 	}
 	req.Observer = e.watchQuestions(run, req.Observer)
+	run.rec = rec
 	go func() {
 		res, err := e.opts.Runner.RunProgram(ctx, prog, req)
 		run.outcome = e.finish(ctx, run, res, err, rec, requestedAt, prior)
@@ -502,6 +513,12 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 			e.log.Error("run's events not all published", "run", run.id, "err", err)
 		}
 		cancel()
+		if run.resumeAfter {
+			if _, err := e.resume(context.Background(), run.id, "answered"); err != nil {
+				// The answers stand: the next Resume goes on with them.
+				e.log.Error("run not resumed after its answers", "run", run.id, "err", err)
+			}
+		}
 		e.wg.Done()
 	}()
 }
@@ -532,6 +549,11 @@ func (e *Executor) finish(ctx context.Context, run *Run, res *graph.RunResult, r
 	}
 	out.Usage = usage
 
+	run.mu.Lock()
+	run.ending = true // answers go to the log from now on
+	answered := len(run.answered) > 0
+	run.mu.Unlock()
+
 	cause := context.Cause(ctx)
 	var c *cancelled
 	var terminal any
@@ -541,6 +563,8 @@ func (e *Executor) finish(ctx context.Context, run *Run, res *graph.RunResult, r
 		terminal = &events.RunCompleted{Outputs: res.Outputs, Duration: out.Duration, Usage: usage}
 	case errors.Is(cause, errShutdown):
 		out.Status, out.Reason = StatusInterrupted, "executor closed"
+	case cause == nil && errors.Is(runErr, graph.ErrWaiting) && answered:
+		out.Status, run.resumeAfter = StatusWaiting, true
 	case cause == nil && errors.Is(runErr, graph.ErrWaiting):
 		out.Status = StatusWaiting
 		terminal = &events.RunPaused{Waiting: waitingRefs(prior, run.waiting)}
