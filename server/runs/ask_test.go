@@ -463,3 +463,56 @@ func TestAnAnswerWhileAnotherBranchRuns(t *testing.T) {
 		t.Fatalf("events %v", types)
 	}
 }
+
+type spellSource map[string]*graph.Spell
+
+func (s spellSource) LoadSpell(_ context.Context, _, ref string) (*graph.Spell, error) {
+	if sp, ok := s[ref]; ok {
+		return sp, nil
+	}
+	return nil, fmt.Errorf("no spell %q", ref)
+}
+
+// An Ask inside a sub-spell makes the calling Spell node wait; the answer
+// (addressed by the Ask's node id) finishes the sub-spell and the caller.
+func TestAnAskInASubSpell(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	inner := askSpell(nil)
+	inner.ID = "inner"
+	inner.Nodes = append(inner.Nodes, graph.Node{ID: "done", Type: "Module Trigger Out", Config: map[string]any{"name": "done"}})
+	inner.Edges = append(inner.Edges, graph.Edge{From: graph.PortRef{Node: "ask", Port: "trigger"}, To: graph.PortRef{Node: "done", Port: "trigger"}})
+	outer := &graph.Spell{ID: "outer", Nodes: []graph.Node{
+		{ID: "start", Type: "Module Trigger In"},
+		{ID: "draft", Type: "Input", Config: map[string]any{"name": "draft"}},
+		{ID: "sub", Type: "Spell", Config: map[string]any{"spellId": "inner"},
+			Inputs:  []graph.PortDecl{{Key: "start", Kind: graph.Trigger}, {Key: "draft", Kind: graph.Data}},
+			Outputs: []graph.PortDecl{{Key: "decision", Kind: graph.Data}, {Key: "done", Kind: graph.Trigger}}},
+		{ID: "out", Type: "Output", Config: map[string]any{"name": "result"}},
+	}, Edges: []graph.Edge{
+		{From: graph.PortRef{Node: "start", Port: "trigger"}, To: graph.PortRef{Node: "sub", Port: "start"}},
+		{From: graph.PortRef{Node: "draft", Port: "output"}, To: graph.PortRef{Node: "sub", Port: "draft"}},
+		{From: graph.PortRef{Node: "sub", Port: "done"}, To: graph.PortRef{Node: "out", Port: "trigger"}},
+		{From: graph.PortRef{Node: "sub", Port: "decision"}, To: graph.PortRef{Node: "out", Port: "input"}},
+	}}
+	ex, err := runs.New(runs.Options{Store: st, Runner: &graph.Runner{Catalog: nodes.NewRegistry(nodes.Services{}), Spells: spellSource{"inner": inner}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close(context.Background())
+	r := startAsk(t, ex, outer, "ada")
+	if o := wait(t, r); o.Status != runs.StatusWaiting {
+		t.Fatalf("%+v", o)
+	}
+	ans, err := ex.Answer(context.Background(), runs.Answer{RunID: r.ID(), NodeID: "ask", Value: map[string]any{"approved": true}, User: "ada"})
+	if err != nil || len(ans.Path) != 1 || ans.Path[0] != "sub" {
+		t.Fatalf("answer %+v: %v", ans, err)
+	}
+	o := wait(t, ans.Run)
+	if d, _ := o.Outputs["result"].(map[string]any); o.Status != runs.StatusCompleted || d["approved"] != true {
+		t.Fatalf("outer run %+v", o)
+	}
+	if n := count(eventTypes(t, st, r.ID()), events.TypeRunWaiting); n != 1 {
+		t.Fatalf("%d questions asked, want 1", n)
+	}
+}
