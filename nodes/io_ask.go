@@ -34,7 +34,7 @@ func newAsk(*Services) *graph.NodeType {
 		Config: []graph.ConfigField{
 			{Name: "prompt", Type: "string", Required: true, Doc: "the question, a Handlebars template over the node's inputs, e.g. \"Send {{draft}}?\""},
 			{Name: "schema", Type: "object", Doc: "JSON Schema the answer must satisfy (default: any value)"},
-			{Name: "answeredBy", Type: "string|array", Doc: "who may answer: the run's user (default), \"*\" for anyone who may see the run, or a list of users"},
+			{Name: "answeredBy", Type: "string or array", Doc: "who may answer: the run's user (default), \"*\" for anyone who may see the run, or a list of users"},
 			{Name: "deadline", Type: "string", Doc: "how long to wait, a Go duration such as \"48h\" (default: no deadline)"},
 			{Name: "onDeadline", Type: "string", Default: "fail", Doc: "when the deadline passes: \"fail\" fails the node, \"timeout\" fires the timeout output with timeoutValue"},
 			{Name: "timeoutValue", Type: "any", Doc: "the answer output when the deadline passes (onDeadline \"timeout\")"},
