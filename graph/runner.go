@@ -339,6 +339,7 @@ type runState struct {
 	fired      []string
 	err        error
 	closedBy   map[string]string // node id -> why it cannot run
+	waiting    []string          // activations that wait (see Waiting)
 
 	stateOnce sync.Once // creates req.State when the caller gave none
 }
@@ -353,6 +354,7 @@ type nodeState struct {
 	pulled      chan struct{} // data-only nodes: closed once evaluated
 	pullErr     error
 	closed      []string // data-only nodes: trigger outputs their one activation closed
+	waiting     bool     // an activation waits (see Waiting): what needs its data waits too
 }
 
 func newRunState(ctx context.Context, r *Runner, p *Program, req RunRequest) *runState {
@@ -411,6 +413,14 @@ func (st *runState) execute() (*RunResult, error) {
 		if cause := context.Cause(st.ctx); cause != nil && st.ctx.Err() != nil {
 			runErr = cause
 		}
+	}
+	st.mu.Lock()
+	waiting := st.waiting
+	st.mu.Unlock()
+	if runErr == nil && len(waiting) > 0 {
+		// Nodes not reached yet may run once the answer comes: they are
+		// not skipped.
+		return nil, &WaitingError{Nodes: waiting}
 	}
 	st.reportSkipped()
 	if runErr != nil {
@@ -604,6 +614,10 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 			st.observe(e)
 			return res, true
 		}
+		if w, ok := st.req.Recorded.(Waits); ok && w.Waits(st.path, pn.node.ID, number) {
+			st.wait(pn, ns, number)
+			return Result{}, false
+		}
 	}
 	var key string
 	recompute := st.recomputes(pn)
@@ -626,6 +640,20 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 	begin := time.Now()
 	res, err := st.work(pn, a, started)
 	dur := time.Since(begin)
+	var w *Waiting
+	if errors.As(err, &w) && st.ctx.Err() == nil {
+		waiting := base
+		waiting.Kind, waiting.Question, waiting.Duration = NodeWaiting, &w.Question, dur
+		st.observe(waiting)
+		st.wait(pn, ns, number)
+		return Result{}, false
+	}
+	if errors.Is(err, ErrWaiting) && st.ctx.Err() == nil {
+		// A sub-spell waits: so does the node that runs it (reported by
+		// the sub-spell's own node).
+		st.wait(pn, ns, number)
+		return Result{}, false
+	}
 	if err != nil {
 		failed := base
 		failed.Kind, failed.Err, failed.Duration = NodeFailed, err.Error(), dur
@@ -652,6 +680,14 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 	}
 	st.observe(done)
 	return res, true
+}
+
+// wait records that an activation of pn waits: its branch ends here.
+func (st *runState) wait(pn *programNode, ns *nodeState, activation int) {
+	st.mu.Lock()
+	ns.waiting = true
+	st.waiting = append(st.waiting, waitingRef(st.path, pn.node.ID, activation))
+	st.mu.Unlock()
 }
 
 // recomputes reports whether the run's Recorded asks for pn to run again
@@ -752,6 +788,9 @@ func (st *runState) resolveInputs(pn *programNode, from string) (Inputs, []strin
 				return nil, nil, false
 			}
 			if !ok {
+				if st.nodeWaits(src.Node) {
+					return nil, nil, false // this branch waits with its source
+				}
 				continue
 			}
 			inputs[di.port] = append(inputs[di.port], v)
@@ -761,6 +800,12 @@ func (st *runState) resolveInputs(pn *programNode, from string) (Inputs, []strin
 		}
 	}
 	return inputs, keys, true
+}
+
+func (st *runState) nodeWaits(nodeID string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.nodes[nodeID].waiting
 }
 
 func (st *runState) pull(src PortRef) (any, string, bool) {

@@ -71,6 +71,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", s.authenticated(s.handleGetRun))
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
+	mux.HandleFunc("POST /v1/runs/{id}/answers", s.authenticated(s.handleAnswer))
 	s.analystRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
@@ -344,6 +345,10 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 		case runs.StatusFailed:
 			status = http.StatusUnprocessableEntity
 			resp.Error, resp.NodeID = &errorDetail{Code: "run_failed", Message: out.Error}, out.NodeID
+		case runs.StatusWaiting:
+			// It waits for a person: answer, then follow it.
+			w.Header().Set("Location", "/v1/runs/"+run.ID())
+			status = http.StatusAccepted
 		default:
 			status = http.StatusConflict
 			resp.Error = &errorDetail{Code: "run_" + out.Status, Message: out.Reason}

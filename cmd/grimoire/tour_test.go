@@ -33,7 +33,14 @@ func cliProcess(dir, data string, args ...string) *exec.Cmd {
 // what it printed.
 func startServe(t *testing.T, repo, data string, env []string, flags ...string) (base string, stop func()) {
 	t.Helper()
-	serve := cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
+	base, _, stop = startServeProcess(t, repo, data, env, flags...)
+	return base, stop
+}
+
+// startServeProcess is startServe that also returns the process (to kill it).
+func startServeProcess(t *testing.T, repo, data string, env []string, flags ...string) (base string, serve *exec.Cmd, stop func()) {
+	t.Helper()
+	serve = cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
 	serve.Env = append(serve.Env, env...)
 	stderr, err := serve.StderrPipe()
 	if err != nil {
@@ -80,7 +87,7 @@ func startServe(t *testing.T, repo, data string, env []string, flags ...string) 
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not print its address")
 	}
-	return base, stop
+	return base, serve, stop
 }
 
 // TestREADMETourBesideARunningServer follows README.md's tour with a server
