@@ -202,8 +202,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	opts := server.Options{
 		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
 		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log, Limits: limits,
-		Socket:   socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
-		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Socket:    socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
+		Analysts:  server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Knowledge: &rt.Services,
 	}
 	if !*noDemo {
 		spell, _, err := graph.ParseSpell(demoSpell)
@@ -243,8 +244,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
   REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
   Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])
+  MCP:       %s/mcp          (Streamable HTTP, the same tokens; stdio: grimoire mcp)
   token:     grimoire token create --user alice [--role analyst] [--ttl 24h] --data %s
-`, url, rt.StoreKind, rt.DataDir, url, url, url, rt.DataDir)
+`, url, rt.StoreKind, rt.DataDir, url, url, url, url, rt.DataDir)
 	if !*noDemo {
 		fmt.Fprintf(env.stderr, "  demo:      curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"inputs\":{\"name\":\"Ada\"}}' '%s/v1/spells/demo/runs?mode=sync'\n", url)
 	}
