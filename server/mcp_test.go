@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -527,5 +531,139 @@ func TestMCPSearchKnowledgeWithoutAKnowledgeService(t *testing.T) {
 	r := connectMCP(t, e, token(t, "alice")).mustCall(t, "search_knowledge", map[string]any{"query": "bread"})
 	if !r.IsError || !strings.Contains(resultText(r), "no knowledge service configured") {
 		t.Fatalf("search without a service: %s", resultText(r))
+	}
+}
+
+// mcpClientDir is the npm package with the TypeScript SDK's client script.
+const mcpClientDir = "testdata/mcp"
+
+// TestMCPTypeScriptClient drives /mcp with the TypeScript SDK's client
+// (npm @modelcontextprotocol/sdk, pinned in testdata/mcp): no token, the
+// tool list and a schema, a call with progress, a failing spell, a
+// cancelled call, and list_changed after a save. Without Node.js or the
+// package it fails when CI=true and is skipped otherwise.
+func TestMCPTypeScriptClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	missing := ""
+	if err != nil {
+		missing = "node (Node.js 18+) is not on PATH"
+	} else if _, err := os.Stat(filepath.Join(mcpClientDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		missing = "npm package @modelcontextprotocol/sdk missing: run `npm ci --prefix server/testdata/mcp` (make server-deps)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(missing)
+		}
+		t.Skip(missing)
+	}
+	e := newEnv(t, envOptions{})
+	alice, bob := token(t, "alice"), token(t, "bob")
+	putSpell(t, e, alice, "typed", typedSpell)
+	putSpell(t, e, alice, "failing", failingSpell)
+	putSpell(t, e, alice, "hanging", string(storySpell("hanging", "hang")))
+	putSpell(t, e, bob, "bobs", privateSpell("bobs"))
+	// The tools come from the spells model, which follows the log.
+	waitTool(t, connectMCP(t, e, alice), "hanging")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs")
+	cmd.Dir = mcpClientDir
+	cmd.Env = append(os.Environ(), "GRIMOIRE_MCP_URL="+e.URL+"/mcp", "GRIMOIRE_TOKEN="+alice)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		NoTokenError string         `json:"noTokenError"`
+		Tools        []string       `json:"tools"`
+		TypedSchema  map[string]any `json:"typedSchema"`
+		Call         struct {
+			IsError    bool            `json:"isError"`
+			Structured spellCallResult `json:"structured"`
+		} `json:"call"`
+		Progress []struct {
+			Progress float64        `json:"progress"`
+			Total    float64        `json:"total"`
+			Message  string         `json:"message"`
+			Meta     map[string]any `json:"_meta"`
+		} `json:"progress"`
+		Failed struct {
+			IsError bool   `json:"isError"`
+			Text    string `json:"text"`
+		} `json:"failed"`
+		Cancel struct {
+			Error string `json:"error"`
+			RunID string `json:"runId"`
+		} `json:"cancel"`
+		Changed    int      `json:"changed"`
+		ToolsAfter []string `json:"toolsAfter"`
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	gotReport := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == `{"waiting":true}` {
+			putSpell(t, e, alice, "added-later", privateSpell("added-later"))
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &report); err != nil {
+			t.Fatalf("client line %q: %v", line, err)
+		}
+		gotReport = true
+	}
+	if err := cmd.Wait(); err != nil || !gotReport {
+		t.Fatalf("client.mjs: %v (report %v)\nstderr:\n%s", err, gotReport, stderr.String())
+	}
+
+	if !strings.Contains(report.NoTokenError, "401") {
+		t.Errorf("no token: %q, want a 401", report.NoTokenError)
+	}
+	if want := []string{"demo", "failing", "get_run", "hanging", "list_spells", "search_knowledge", "typed"}; !slices.Equal(report.Tools, want) {
+		t.Errorf("tools %v, want %v", report.Tools, want)
+	}
+	props, _ := report.TypedSchema["properties"].(map[string]any)
+	if name, _ := props["name"].(map[string]any); name["type"] != "string" || name["description"] != "who to greet" {
+		t.Errorf("typed schema %v", report.TypedSchema)
+	}
+	if report.Call.IsError || report.Call.Structured.Outputs["out"] != "Ada is calm" {
+		t.Errorf("call %+v", report.Call)
+	}
+	if len(report.Progress) == 0 {
+		t.Error("no progress")
+	}
+	for i, p := range report.Progress {
+		if p.Progress != float64(i+1) || p.Total != 5 || p.Meta["grimoire.run/runId"] != report.Call.Structured.RunID {
+			t.Errorf("progress %d: %+v", i, p)
+		}
+	}
+	if !report.Failed.IsError || !strings.Contains(report.Failed.Text, "boom (Error)") || !strings.Contains(report.Failed.Text, "the disk is full") {
+		t.Errorf("failed %+v", report.Failed)
+	}
+	if report.Cancel.Error == "" || report.Cancel.RunID == "" {
+		t.Fatalf("cancel %+v", report.Cancel)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		resp, body := e.do("GET", "/v1/runs/"+report.Cancel.RunID, alice, "")
+		wantStatus(t, "GET cancelled run", resp, body, http.StatusOK, "")
+		if decode[struct {
+			Status string `json:"status"`
+		}](t, body).Status == "cancelled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s not cancelled: %s", report.Cancel.RunID, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if report.Changed == 0 || !slices.Contains(report.ToolsAfter, "added-later") {
+		t.Errorf("list_changed %d, tools after the save %v", report.Changed, report.ToolsAfter)
 	}
 }
