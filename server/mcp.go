@@ -58,6 +58,10 @@ const (
 // last events to reach it as progress.
 const progressDrain = 2 * time.Second
 
+// maxMCPIdentities bounds the identities whose MCP servers are kept; past
+// it, those without a session are forgotten.
+const maxMCPIdentities = 4096
+
 // mcpSessionIdle closes an MCP session that sent nothing for this long.
 const mcpSessionIdle = 30 * time.Minute
 
@@ -120,6 +124,13 @@ func mcpIdentityKey(ident grimoireauth.Identity) string {
 // authentication.
 func (t *mcpTools) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ident := identityOf(r)
+	if !ident.Expires.IsZero() {
+		// As on the socket, what a token opened ends when it expires: the
+		// standalone event stream of a session too.
+		ctx, cancel := context.WithDeadline(r.Context(), ident.Expires)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	// The SDK checks that every request of a session comes from the
 	// identity that opened it.
 	tokenCheck := auth.RequireBearerToken(func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
@@ -138,6 +149,9 @@ func (t *mcpTools) identity(ident grimoireauth.Identity) *mcpIdentity {
 	t.mu.Lock()
 	id, ok := t.servers[key]
 	if !ok {
+		if len(t.servers) >= maxMCPIdentities {
+			t.evictIdleLocked()
+		}
 		id = &mcpIdentity{ident: ident, tools: map[string]string{}}
 		id.server = mcp.NewServer(&mcp.Implementation{Name: "grimoire", Title: "Grimoire spells", Version: "1"}, &mcp.ServerOptions{
 			Instructions: "Each spell tool runs a Grimoire spell with the given inputs and answers its outputs. " +
@@ -153,6 +167,21 @@ func (t *mcpTools) identity(ident grimoireauth.Identity) *mcpIdentity {
 	}
 	t.mu.Unlock()
 	return id
+}
+
+// evictIdleLocked forgets the identities that hold no session; a later
+// request builds theirs again.
+func (t *mcpTools) evictIdleLocked() {
+	for key, id := range t.servers {
+		idle := true
+		for range id.server.Sessions() {
+			idle = false
+			break
+		}
+		if idle {
+			delete(t.servers, key)
+		}
+	}
 }
 
 // spellChanged is the spells model's watcher: it marks for a resync every
@@ -336,9 +365,15 @@ func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.To
 		out, err := run.Wait(waitCtx)
 		if err != nil {
 			if ctx.Err() != nil {
-				// The client cancelled the call (notifications/cancelled)
-				// or went away: the run stops too.
-				s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
+				select {
+				case <-s.stopping:
+					// The server is shutting down and closed the session:
+					// the run is the executor's, resumed at the next start.
+				default:
+					// The client cancelled the call (notifications/cancelled)
+					// or went away: the run stops too.
+					s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
+				}
 				return nil, ctx.Err()
 			}
 			return toolError("run %s of spell %q is still in progress after %s: read it later with get_run", run.ID(), spellID, s.opts.Limits.SyncTimeout), nil
