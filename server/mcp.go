@@ -360,20 +360,30 @@ func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.To
 			stop := t.reportProgress(ctx, req.Session, token, run.ID(), len(spell.Nodes))
 			defer stop()
 		}
+		// Closing a session waits for its calls: a shutdown ends the wait
+		// (the run is the executor's, resumed at the next start).
 		waitCtx, cancel := context.WithTimeout(ctx, s.opts.Limits.SyncTimeout)
 		defer cancel()
+		stopWaiting := make(chan struct{})
+		defer close(stopWaiting)
+		go func() {
+			select {
+			case <-s.stopping:
+				cancel()
+			case <-stopWaiting:
+			}
+		}()
 		out, err := run.Wait(waitCtx)
 		if err != nil {
+			select {
+			case <-s.stopping:
+				return toolError("the server is shutting down: run %s of spell %q continues when it starts again; read it then with get_run", run.ID(), spellID), nil
+			default:
+			}
 			if ctx.Err() != nil {
-				select {
-				case <-s.stopping:
-					// The server is shutting down and closed the session:
-					// the run is the executor's, resumed at the next start.
-				default:
-					// The client cancelled the call (notifications/cancelled)
-					// or went away: the run stops too.
-					s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
-				}
+				// The client cancelled the call (notifications/cancelled):
+				// the run stops too.
+				s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
 				return nil, ctx.Err()
 			}
 			return toolError("run %s of spell %q is still in progress after %s: read it later with get_run", run.ID(), spellID, s.opts.Limits.SyncTimeout), nil

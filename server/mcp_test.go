@@ -16,6 +16,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/server"
 	"github.com/grimoire-run/grimoire/services"
 )
 
@@ -665,5 +667,87 @@ func TestMCPTypeScriptClient(t *testing.T) {
 	}
 	if report.Changed == 0 || !slices.Contains(report.ToolsAfter, "added-later") {
 		t.Errorf("list_changed %d, tools after the save %v", report.Changed, report.ToolsAfter)
+	}
+}
+
+func TestMCPCallsCountAgainstTheRunLimit(t *testing.T) {
+	e := newEnv(t, envOptions{Limits: server.Limits{MaxRunsPerUser: 1}})
+	alice := token(t, "alice")
+	putSpell(t, e, alice, "hanging", string(storySpell("hanging", "hang")))
+	c := connectMCP(t, e, alice)
+	waitTool(t, c, "hanging")
+	ctx, cancel := context.WithCancel(context.Background())
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		c.call(t, ctx, "hanging", map[string]any{}, "hold")
+	}()
+	defer func() { cancel(); <-held }()
+	deadline := time.Now().Add(wait)
+	for {
+		c.mu.Lock()
+		started := len(c.progress) > 0
+		c.mu.Unlock()
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first call never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The REST limit counts MCP calls, and refuses the second as a tool error.
+	r := c.mustCall(t, "demo", map[string]any{})
+	if !r.IsError || !strings.Contains(resultText(r), "limit_exceeded") {
+		t.Fatalf("second call over the limit: %s", resultText(r))
+	}
+	resp, body := e.do("POST", "/v1/spells/demo/runs?mode=sync", alice, `{}`)
+	wantStatus(t, "REST over the limit", resp, body, http.StatusTooManyRequests, "limit_exceeded")
+}
+
+func TestMCPShutdownEndsCallsWithoutCancellingTheirRuns(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := token(t, "alice")
+	putSpell(t, e, alice, "hanging", string(storySpell("hanging", "hang")))
+	c := connectMCP(t, e, alice)
+	waitTool(t, c, "hanging")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.call(t, context.Background(), "hanging", map[string]any{}, "p")
+	}()
+	var runID string
+	deadline := time.Now().Add(wait)
+	for runID == "" {
+		c.mu.Lock()
+		for _, p := range c.progress {
+			runID, _ = p.Meta["grimoire.run/runId"].(string)
+		}
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the call never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- e.Shutdown() }()
+	select {
+	case <-shut:
+	case <-time.After(wait):
+		t.Fatal("Shutdown waits for the tool call's run")
+	}
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("the tool call did not end with the server")
+	}
+	evs, err := e.Store.ReadStream(context.Background(), events.RunStream(runID), events.Start, events.Forwards, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Type == events.TypeRunCancelled {
+			t.Fatalf("the shutdown cancelled run %s: it should resume at the next start", runID)
+		}
 	}
 }
