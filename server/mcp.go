@@ -77,10 +77,58 @@ type mcpTools struct {
 	mu      sync.Mutex
 	servers map[string]*mcpIdentity
 
+	// calls are the spell calls in progress by session id: ending a
+	// session (DELETE) ends them, which the SDK's session close would
+	// otherwise wait for.
+	callsMu sync.Mutex
+	calls   map[string]map[*mcpCall]struct{}
+
 	stopWatch func()
 	dirty     chan struct{} // a spell changed: resync pending identities
 	pendMu    sync.Mutex
 	pending   map[*mcpIdentity]struct{}
+}
+
+// mcpCall is a spell call in progress: who made it, and how to end it.
+type mcpCall struct {
+	identity string
+	cancel   context.CancelFunc
+}
+
+// trackCall registers a call of a session; the returned context ends when
+// the call does or the session is deleted.
+func (t *mcpTools) trackCall(ctx context.Context, sessionID, identity string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	if sessionID == "" {
+		return ctx, cancel
+	}
+	c := &mcpCall{identity: identity, cancel: cancel}
+	t.callsMu.Lock()
+	if t.calls[sessionID] == nil {
+		t.calls[sessionID] = map[*mcpCall]struct{}{}
+	}
+	t.calls[sessionID][c] = struct{}{}
+	t.callsMu.Unlock()
+	return ctx, func() {
+		cancel()
+		t.callsMu.Lock()
+		delete(t.calls[sessionID], c)
+		if len(t.calls[sessionID]) == 0 {
+			delete(t.calls, sessionID)
+		}
+		t.callsMu.Unlock()
+	}
+}
+
+// endCalls ends the calls identity made in a session it is deleting.
+func (t *mcpTools) endCalls(sessionID, identity string) {
+	t.callsMu.Lock()
+	defer t.callsMu.Unlock()
+	for c := range t.calls[sessionID] {
+		if c.identity == identity {
+			c.cancel()
+		}
+	}
 }
 
 // mcpIdentity is the MCP server of one identity and the spell tools it
@@ -94,7 +142,7 @@ type mcpIdentity struct {
 }
 
 func newMCPTools(s *Server) *mcpTools {
-	t := &mcpTools{s: s, servers: map[string]*mcpIdentity{}, dirty: make(chan struct{}, 1), pending: map[*mcpIdentity]struct{}{}}
+	t := &mcpTools{s: s, servers: map[string]*mcpIdentity{}, calls: map[string]map[*mcpCall]struct{}{}, dirty: make(chan struct{}, 1), pending: map[*mcpIdentity]struct{}{}}
 	t.handler = mcp.NewStreamableHTTPHandler(t.serverFor, &mcp.StreamableHTTPOptions{
 		Logger:         s.log,
 		SessionTimeout: mcpSessionIdle,
@@ -130,6 +178,11 @@ func (t *mcpTools) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithDeadline(r.Context(), ident.Expires)
 		defer cancel()
 		r = r.WithContext(ctx)
+	}
+	if r.Method == http.MethodDelete {
+		// The client ends its session: its calls in progress end first
+		// (and their runs are cancelled), since closing waits for them.
+		t.endCalls(r.Header.Get("Mcp-Session-Id"), mcpIdentityKey(ident))
 	}
 	// The SDK checks that every request of a session comes from the
 	// identity that opened it.
@@ -335,6 +388,8 @@ func (t *mcpTools) errorText(err error) string {
 func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s := t.s
+		ctx, done := t.trackCall(ctx, req.Session.ID(), mcpIdentityKey(ident))
+		defer done()
 		inputs, order, err := decodeInputs(req.Params.Arguments)
 		if err != nil {
 			return toolError("%s", t.errorText(err)), nil
@@ -381,8 +436,8 @@ func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.To
 			default:
 			}
 			if ctx.Err() != nil {
-				// The client cancelled the call (notifications/cancelled):
-				// the run stops too.
+				// The client cancelled the call (notifications/cancelled)
+				// or deleted its session: the run stops too.
 				s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
 				return nil, ctx.Err()
 			}

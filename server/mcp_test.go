@@ -751,3 +751,51 @@ func TestMCPShutdownEndsCallsWithoutCancellingTheirRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestMCPClosingTheSessionCancelsItsCalls(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := token(t, "alice")
+	putSpell(t, e, alice, "hanging", string(storySpell("hanging", "hang")))
+	c := connectMCP(t, e, alice)
+	waitTool(t, c, "hanging")
+	go c.call(t, context.Background(), "hanging", map[string]any{}, "p")
+	var runID string
+	deadline := time.Now().Add(wait)
+	for runID == "" {
+		c.mu.Lock()
+		for _, p := range c.progress {
+			runID, _ = p.Meta["grimoire.run/runId"].(string)
+		}
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the call never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Another user cannot end it, nor its calls.
+	resp, body := e.do("DELETE", "/mcp", token(t, "bob"), "", "Mcp-Session-Id", c.ID(), "Mcp-Protocol-Version", c.InitializeResult().ProtocolVersion)
+	wantStatus(t, "bob's DELETE of alice's session", resp, body, http.StatusForbidden, "")
+	resp, body = e.do("GET", "/v1/runs/"+runID, alice, "")
+	if st := decode[struct {
+		Status string `json:"status"`
+	}](t, body).Status; st != "running" {
+		t.Fatalf("after bob's DELETE alice's run is %s", st)
+	}
+	// The client ends its session while the call is in progress (the Go
+	// SDK's own Close waits for its calls first).
+	resp, body = e.do("DELETE", "/mcp", alice, "", "Mcp-Session-Id", c.ID(), "Mcp-Protocol-Version", c.InitializeResult().ProtocolVersion)
+	wantStatus(t, "DELETE session", resp, body, http.StatusNoContent, "")
+	for {
+		resp, body := e.do("GET", "/v1/runs/"+runID, alice, "")
+		wantStatus(t, "GET run", resp, body, http.StatusOK, "")
+		if decode[struct {
+			Status string `json:"status"`
+		}](t, body).Status == "cancelled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run still going after its session closed: %s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
