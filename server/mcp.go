@@ -26,7 +26,8 @@ import (
 
 // This file is the Model Context Protocol side of the server (docs/mcp.md):
 // every spell a user may run is a tool of theirs, beside three built-in
-// tools. It is the one place the MCP SDK is imported.
+// tools. The SDK is imported here and, for the client side that Chat
+// Completion nodes use, in services/mcpclient (decision 0010).
 
 // KnowledgeSearch answers the search_knowledge tool: the k documents of a
 // user's knowledge base (collection) nearest in meaning to a query.

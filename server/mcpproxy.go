@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/grimoire-run/grimoire/services/mcpclient"
 )
 
 // ProxyMCP serves, over one stdio connection (in, out), the MCP tools of
@@ -39,7 +41,7 @@ func ProxyMCP(ctx context.Context, baseURL, token string, in io.ReadCloser, out 
 	endpoint := strings.TrimRight(baseURL, "/") + "/mcp"
 	remote, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   endpoint,
-		HTTPClient: &http.Client{Transport: bearerTransport{token: token}},
+		HTTPClient: &http.Client{Transport: mcpclient.Bearer{Token: token}},
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", endpoint, err)
@@ -161,13 +163,4 @@ func (p *mcpProxy) forwardProgress(ctx context.Context, req *mcp.ProgressNotific
 	if local != nil {
 		_ = local.NotifyProgress(ctx, req.Params)
 	}
-}
-
-// bearerTransport adds the token to every request to the server.
-type bearerTransport struct{ token string }
-
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
 }

@@ -73,6 +73,7 @@ var serveEnv = []struct{ name, about string }{
 	{"GRIMOIRE_EMBEDDER", "local or openai"},
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
 	{"GRIMOIRE_EMBED_BATCH_WAIT", "most time micro-batching adds to an embedding call (default 5ms; 0 off)"},
+	{"GRIMOIRE_MCP_SERVERS", `external MCP servers Chat Completion nodes may use: {"name": {"url": "http://host/mcp", "token": "..."}}`},
 	{envPrices, "JSON price table by model, for the usage model's costs"},
 	{envCodeMaxTimeout, "the most time a Code node may ask for in its timeout (default 30s)"},
 	{envCodeSandbox, "process (default): Code nodes run in worker processes; none: in the server's process"},
