@@ -133,7 +133,7 @@ func (t *mcpTools) endCalls(sessionID, identity string) {
 }
 
 // mcpIdentity is the MCP server of one identity and the spell tools it
-// offers now (tool name -> spell content hash and sharing, to tell a change).
+// offers now (tool name -> the spell's content hash and name, to tell a change).
 type mcpIdentity struct {
 	ident  grimoireauth.Identity
 	server *mcp.Server

@@ -70,6 +70,24 @@ func connectMCP(t *testing.T, e *env, tok string) *mcpClient {
 	return c
 }
 
+// waitProgress waits for n progress notifications and returns them.
+func (c *mcpClient) waitProgress(t *testing.T, n int) []*mcp.ProgressNotificationParams {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		c.mu.Lock()
+		got := slices.Clone(c.progress)
+		c.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d progress notifications, want %d", len(got), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *mcpClient) changes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -298,13 +316,11 @@ func TestMCPCallRunsTheSpellWithProgressAndRecordsIt(t *testing.T) {
 	}
 
 	// One notification per node end: progress counts the nodes done out
-	// of the spell's five, and the message names the node.
-	c.mu.Lock()
-	progress := slices.Clone(c.progress)
-	c.mu.Unlock()
-	if len(progress) == 0 {
-		t.Fatal("no progress notifications")
-	}
+	// of the spell's five, and the message names the node. The server
+	// sends them all before the result; the client hands notifications to
+	// its handler on goroutines of their own, so they may land after it.
+	progress := c.waitProgress(t, 5)
+	slices.SortFunc(progress, func(a, b *mcp.ProgressNotificationParams) int { return int(a.Progress - b.Progress) })
 	var nodesDone []string
 	for i, p := range progress {
 		if p.ProgressToken != "tok-1" || p.Total != 5 || p.Progress != float64(i+1) {

@@ -100,11 +100,20 @@ func (c *stdioClient) callHello(t *testing.T, name string) map[string]any {
 	if err := json.Unmarshal(raw, &out); err != nil || out.RunID == "" {
 		t.Fatalf("call hello: result %s", raw)
 	}
-	c.mu.Lock()
-	n := len(c.progress)
-	c.mu.Unlock()
-	if n == 0 {
-		t.Errorf("call hello: no progress notifications")
+	// The client hands notifications to its handler on goroutines of
+	// their own: the last may land after the result.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.progress)
+		c.mu.Unlock()
+		if n >= 4 { // hello's four nodes
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call hello: %d progress notifications, want 4", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return out.Outputs
 }
