@@ -55,10 +55,6 @@ const (
 	progressNodeIDMeta = "grimoire.run/nodeId"
 )
 
-// progressDrain bounds how long a finished tool call waits for its run's
-// last events to reach it as progress.
-const progressDrain = 2 * time.Second
-
 // maxMCPIdentities bounds the identities whose MCP servers are kept; past
 // it, those without a session are forgotten.
 const maxMCPIdentities = 4096
@@ -512,13 +508,18 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 		cancel()
 		return func() {}
 	}
+	// One goroutine sends, so that notifications leave in progress order.
+	finish := make(chan struct{})
 	go func() {
 		defer close(sender)
 		for {
+			last := false
 			select {
 			case <-ctx.Done():
 				return
 			case <-wake:
+			case <-finish:
+				last = true
 			}
 			mu.Lock()
 			batch := queue
@@ -529,28 +530,22 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 					return
 				}
 			}
+			if last {
+				return
+			}
 		}
 	}()
 	return func() {
 		// The run is durable when it ends, but its last events may still
-		// be on their way from the bus: they go out before the result.
-		select {
-		case <-sub.done:
-		case <-ctx.Done():
-		case <-time.After(progressDrain):
+		// be on their way from the bus: they are read from the store and
+		// go out before the result.
+		if err := sub.drain(ctx); err != nil && ctx.Err() == nil {
+			t.s.log.Warn("mcp: read the run's last events for progress", "run", runID, "err", err)
 		}
 		sub.cancel()
-		mu.Lock()
-		batch := queue
-		queue = nil
-		mu.Unlock()
-		for _, p := range batch {
-			if session.NotifyProgress(ctx, p) != nil {
-				break
-			}
-		}
-		cancel()
+		close(finish)
 		<-sender
+		cancel()
 	}
 }
 
