@@ -37,7 +37,7 @@ type KnowledgeSearch interface {
 }
 
 // The built-in tools. A spell whose id is one of these is offered as
-// spellToolPrefix + id.
+// spellToolPrefix + id (spellToolName).
 const (
 	toolListSpells      = "list_spells"
 	toolGetRun          = "get_run"
@@ -316,9 +316,15 @@ func (t *mcpTools) resync(ctx context.Context, id *mcpIdentity) {
 	}
 }
 
+// spellToolName is a spell's tool name: its id, or spellToolPrefix + id
+// for an id that is a built-in's name or starts with the prefix itself, so
+// that no two spells, and no spell and built-in, share a name.
 func spellToolName(spellID string) string {
 	switch spellID {
 	case toolListSpells, toolGetRun, toolSearchKnowledge:
+		return spellToolPrefix + spellID
+	}
+	if strings.HasPrefix(spellID, spellToolPrefix) {
 		return spellToolPrefix + spellID
 	}
 	return spellID

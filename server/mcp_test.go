@@ -815,3 +815,32 @@ func TestMCPClosingTheSessionCancelsItsCalls(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestMCPSpellsNamedLikeBuiltinsKeepDistinctTools(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := token(t, "alice")
+	putSpell(t, e, alice, "list_spells", strings.Replace(typedSpell, `"id":"typed"`, `"id":"list_spells"`, 1))
+	putSpell(t, e, alice, "spell_list_spells", strings.Replace(typedSpell, `"id":"typed"`, `"id":"spell_list_spells"`, 1))
+	c := connectMCP(t, e, alice)
+	waitTool(t, c, "spell_spell_list_spells")
+	tools := c.tools(t)
+	if tools["spell_list_spells"] == nil || !strings.Contains(tools["spell_list_spells"].Description, `"list_spells"`) {
+		t.Fatalf("the spell list_spells is not offered as spell_list_spells: %v", keys(tools))
+	}
+	if tools["list_spells"] == nil || tools["list_spells"].Title != "List spells" {
+		t.Fatalf("the built-in list_spells was replaced: %+v", tools["list_spells"])
+	}
+	r := c.mustCall(t, "spell_list_spells", map[string]any{"name": "Ada"})
+	if got := structured[spellCallResult](t, r); got.Outputs["out"] != "Ada is calm" {
+		t.Fatalf("spell_list_spells: %s", resultText(r))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
