@@ -49,10 +49,12 @@ const (
 	maxSearchK = 100
 )
 
-// Keys of a progress notification's _meta: the run and the node it is about.
+// Keys of a progress notification's _meta: the run and the node it is
+// about; and of a spell call's result: how many notifications were sent.
 const (
 	progressRunIDMeta  = "grimoire.run/runId"
 	progressNodeIDMeta = "grimoire.run/nodeId"
+	progressSentMeta   = "grimoire.run/progressSent"
 )
 
 // maxMCPIdentities bounds the identities whose MCP servers are kept; past
@@ -414,54 +416,70 @@ func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.To
 		if err != nil {
 			return toolError("%s", t.errorText(err)), nil
 		}
+		var finishProgress func() int
 		if token := req.Params.GetProgressToken(); token != nil {
-			stop := t.reportProgress(ctx, req.Session, token, run.ID(), len(spell.Nodes))
-			defer stop()
+			finishProgress = t.reportProgress(ctx, req.Session, token, run.ID(), len(spell.Nodes))
 		}
-		// Closing a session waits for its calls: a shutdown ends the wait
-		// (the run is the executor's, resumed at the next start).
-		waitCtx, cancel := context.WithTimeout(ctx, s.opts.Limits.SyncTimeout)
-		defer cancel()
-		stopWaiting := make(chan struct{})
-		defer close(stopWaiting)
-		go func() {
-			select {
-			case <-s.stopping:
-				cancel()
-			case <-stopWaiting:
+		res, err := t.awaitRun(ctx, run, spell, spellID)
+		if finishProgress != nil {
+			sent := finishProgress()
+			if res != nil {
+				// A client that gets notifications after the result (the
+				// Go SDK's may: `grimoire mcp` proxying) knows how many to
+				// wait for.
+				res.Meta = mcp.Meta{progressSentMeta: sent}
 			}
-		}()
-		out, err := run.Wait(waitCtx)
-		if err != nil {
-			select {
-			case <-s.stopping:
-				return toolError("the server is shutting down: run %s of spell %q continues when it starts again; read it then with get_run", run.ID(), spellID), nil
-			default:
-			}
-			if ctx.Err() != nil {
-				// The client cancelled the call (notifications/cancelled)
-				// or deleted its session: the run stops too.
-				s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
-				return nil, ctx.Err()
-			}
-			return toolError("run %s of spell %q is still in progress after %s: read it later with get_run", run.ID(), spellID, s.opts.Limits.SyncTimeout), nil
 		}
-		switch out.Status {
-		case runs.StatusCompleted:
-			outputs := out.Outputs
-			if outputs == nil {
-				outputs = map[string]any{}
-			}
-			return toolResult(map[string]any{"runId": run.ID(), "status": out.Status, "outputs": outputs}), nil
-		case runs.StatusFailed:
-			node := out.NodeID
-			if n := spell.Node(out.NodeID); n != nil && n.Type != "" {
-				node = fmt.Sprintf("%s (%s)", out.NodeID, n.Type)
-			}
-			return toolError("spell %q failed at node %s: %s (run %s)", spellID, node, out.Error, run.ID()), nil
+		return res, err
+	}
+}
+
+// awaitRun waits for a spell call's run and answers its outcome.
+func (t *mcpTools) awaitRun(ctx context.Context, run *runs.Run, spell *graph.Spell, spellID string) (*mcp.CallToolResult, error) {
+	s := t.s
+	// Closing a session waits for its calls: a shutdown ends the wait
+	// (the run is the executor's, resumed at the next start).
+	waitCtx, cancel := context.WithTimeout(ctx, s.opts.Limits.SyncTimeout)
+	defer cancel()
+	stopWaiting := make(chan struct{})
+	defer close(stopWaiting)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-stopWaiting:
+		}
+	}()
+	out, err := run.Wait(waitCtx)
+	if err != nil {
+		select {
+		case <-s.stopping:
+			return toolError("the server is shutting down: run %s of spell %q continues when it starts again; read it then with get_run", run.ID(), spellID), nil
 		default:
-			return toolError("run %s of spell %q was %s: %s", run.ID(), spellID, out.Status, out.Reason), nil
 		}
+		if ctx.Err() != nil {
+			// The client cancelled the call (notifications/cancelled)
+			// or deleted its session: the run stops too.
+			s.opts.Executor.Cancel(run.ID(), "cancelled by the MCP client")
+			return nil, ctx.Err()
+		}
+		return toolError("run %s of spell %q is still in progress after %s: read it later with get_run", run.ID(), spellID, s.opts.Limits.SyncTimeout), nil
+	}
+	switch out.Status {
+	case runs.StatusCompleted:
+		outputs := out.Outputs
+		if outputs == nil {
+			outputs = map[string]any{}
+		}
+		return toolResult(map[string]any{"runId": run.ID(), "status": out.Status, "outputs": outputs}), nil
+	case runs.StatusFailed:
+		node := out.NodeID
+		if n := spell.Node(out.NodeID); n != nil && n.Type != "" {
+			node = fmt.Sprintf("%s (%s)", out.NodeID, n.Type)
+		}
+		return toolError("spell %q failed at node %s: %s (run %s)", spellID, node, out.Error, run.ID()), nil
+	default:
+		return toolError("run %s of spell %q was %s: %s", run.ID(), spellID, out.Status, out.Reason), nil
 	}
 }
 
@@ -470,7 +488,7 @@ func (t *mcpTools) callSpell(ident grimoireauth.Identity, spellID string) mcp.To
 // total the spell's node count, the message names the node. The run's
 // events come from its feed (the bus, gaps filled from the log); they are
 // queued so that a slow client never holds up the feed.
-func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSession, token any, runID string, total int) (stop func()) {
+func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSession, token any, runID string, total int) (finish func() int) {
 	var (
 		mu     sync.Mutex
 		queue  []*mcp.ProgressNotificationParams
@@ -512,20 +530,21 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 	if err != nil {
 		t.s.log.Warn("mcp: follow run for progress", "run", runID, "err", err)
 		cancel()
-		return func() {}
+		return func() int { return 0 }
 	}
 	// One goroutine sends, so that notifications leave in progress order.
-	finish := make(chan struct{})
+	last := make(chan struct{})
+	sent := 0
 	go func() {
 		defer close(sender)
 		for {
-			last := false
+			final := false
 			select {
 			case <-ctx.Done():
 				return
 			case <-wake:
-			case <-finish:
-				last = true
+			case <-last:
+				final = true
 			}
 			mu.Lock()
 			batch := queue
@@ -535,13 +554,14 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 				if err := session.NotifyProgress(ctx, p); err != nil {
 					return
 				}
+				sent++
 			}
-			if last {
+			if final {
 				return
 			}
 		}
 	}()
-	return func() {
+	return func() int {
 		// The run is durable when it ends, but its last events may still
 		// be on their way from the bus: they are read from the store and
 		// go out before the result.
@@ -549,9 +569,10 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 			t.s.log.Warn("mcp: read the run's last events for progress", "run", runID, "err", err)
 		}
 		sub.cancel()
-		close(finish)
+		close(last)
 		<-sender
 		cancel()
+		return sent
 	}
 }
 

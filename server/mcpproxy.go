@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -22,7 +23,7 @@ import (
 // cancellation pass through; when the server says its tools changed, the
 // proxy lists them again and tells its own client.
 func ProxyMCP(ctx context.Context, baseURL, token string, in io.ReadCloser, out io.WriteCloser) error {
-	p := &mcpProxy{progress: map[any]*mcp.ServerSession{}, tools: map[string]bool{}, changed: make(chan struct{}, 1)}
+	p := &mcpProxy{progress: map[any]*forwarded{}, tools: map[string]bool{}, changed: make(chan struct{}, 1)}
 	p.local = mcp.NewServer(&mcp.Implementation{Name: "grimoire", Title: "Grimoire spells", Version: "1"}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 	})
@@ -104,8 +105,20 @@ type mcpProxy struct {
 
 	mu       sync.Mutex
 	tools    map[string]bool
-	progress map[any]*mcp.ServerSession // progress token -> the local session that asked
+	progress map[any]*forwarded // by progress token
 }
+
+// forwarded is a call's progress: the local session that asked for it and
+// how many notifications went to it.
+type forwarded struct {
+	session *mcp.ServerSession
+	sent    int
+	more    chan struct{} // signalled after each notification
+}
+
+// proxyProgressWait bounds how long a call's result waits for the progress
+// notifications that the server sent before it.
+const proxyProgressWait = 5 * time.Second
 
 // syncTools mirrors the server's tools.
 func (p *mcpProxy) syncTools(ctx context.Context) error {
@@ -141,26 +154,59 @@ func (p *mcpProxy) forwardCall(name string) mcp.ToolHandler {
 		if len(req.Params.Arguments) == 0 {
 			params.Arguments = map[string]any{}
 		}
-		if token := req.Params.GetProgressToken(); token != nil {
-			params.SetProgressToken(token)
-			p.mu.Lock()
-			p.progress[token] = req.Session
-			p.mu.Unlock()
-			defer func() {
-				p.mu.Lock()
-				delete(p.progress, token)
-				p.mu.Unlock()
-			}()
+		token := req.Params.GetProgressToken()
+		if token == nil {
+			return p.remote.CallTool(ctx, params)
 		}
-		return p.remote.CallTool(ctx, params)
+		params.SetProgressToken(token)
+		f := &forwarded{session: req.Session, more: make(chan struct{}, 1)}
+		p.mu.Lock()
+		p.progress[token] = f
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			delete(p.progress, token)
+			p.mu.Unlock()
+		}()
+		res, err := p.remote.CallTool(ctx, params)
+		if err == nil {
+			// The result can overtake the notifications before it (the
+			// client hands those to a queue): they go out first.
+			want, _ := res.Meta[progressSentMeta].(float64)
+			timeout := time.After(proxyProgressWait)
+			for {
+				p.mu.Lock()
+				sent := f.sent
+				p.mu.Unlock()
+				if float64(sent) >= want {
+					break
+				}
+				select {
+				case <-f.more:
+				case <-timeout:
+					return res, nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+		}
+		return res, err
 	}
 }
 
 func (p *mcpProxy) forwardProgress(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
 	p.mu.Lock()
-	local := p.progress[req.Params.ProgressToken]
+	f := p.progress[req.Params.ProgressToken]
 	p.mu.Unlock()
-	if local != nil {
-		_ = local.NotifyProgress(ctx, req.Params)
+	if f == nil {
+		return
+	}
+	_ = f.session.NotifyProgress(ctx, req.Params)
+	p.mu.Lock()
+	f.sent++
+	p.mu.Unlock()
+	select {
+	case f.more <- struct{}{}:
+	default:
 	}
 }

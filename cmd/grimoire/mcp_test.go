@@ -79,7 +79,7 @@ func (c *stdioClient) toolNames(t *testing.T) map[string]*mcp.Tool {
 	return out
 }
 
-func (c *stdioClient) callHello(t *testing.T, name string) map[string]any {
+func (c *stdioClient) callHello(t *testing.T, name string) (outputs map[string]any, runID string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,7 +115,7 @@ func (c *stdioClient) callHello(t *testing.T, name string) map[string]any {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return out.Outputs
+	return out.Outputs, out.RunID
 }
 
 // TestMCPOverStdioOnTheDataDirectory: without a server, `grimoire mcp`
@@ -142,8 +142,20 @@ func TestMCPOverStdioOnTheDataDirectory(t *testing.T) {
 	if !strings.Contains(string(schema), `"name":{"default":"world"`) || !strings.Contains(string(schema), `"type":"string"`) {
 		t.Errorf("hello schema %s", schema)
 	}
-	if got := c.callHello(t, "Ada"); got["greeting"] != "Hello, Ada!" {
+	got, runID := c.callHello(t, "Ada")
+	if got["greeting"] != "Hello, Ada!" {
 		t.Fatalf("hello outputs %v", got)
+	}
+	// The run is in the data directory's log, as the operator's.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.CallTool(ctx, &mcp.CallToolParams{Name: "get_run", Arguments: map[string]any{"runId": runID}})
+	if err != nil || res.IsError {
+		t.Fatalf("get_run: %v %+v", err, res)
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	if !strings.Contains(string(raw), `"status":"completed"`) || strings.Contains(string(raw), `"user"`) {
+		t.Fatalf("get_run %s: want a completed run with no user", raw)
 	}
 }
 
@@ -219,7 +231,7 @@ func TestMCPOverStdioProxiesARunningServer(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := c.callHello(t, "Ada"); got["greeting"] != "Hello, Ada!" {
+	if got, _ := c.callHello(t, "Ada"); got["greeting"] != "Hello, Ada!" {
 		t.Fatalf("hello outputs %v", got)
 	}
 
