@@ -72,6 +72,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
 	mux.HandleFunc("POST /v1/runs/{id}/answers", s.authenticated(s.handleAnswer))
+	mux.Handle("/mcp", s.authenticated(s.mcp.ServeHTTP))
 	s.analystRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
@@ -358,17 +359,7 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := s.runOwner(r.Context(), identityOf(r), id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	evs, err := s.opts.Store.ReadStream(r.Context(), events.RunStream(id), events.Start, events.Forwards, 0)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	view, err := foldRun(evs)
+	view, err := s.readRun(r.Context(), identityOf(r), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

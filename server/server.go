@@ -92,6 +92,9 @@ type Options struct {
 	// Inference, when set, exports each inference endpoint's load,
 	// outcomes and circuit breaker on /metrics.
 	Inference InferenceStats
+	// Knowledge answers the MCP tool search_knowledge; without it the
+	// tool answers that no knowledge service is configured.
+	Knowledge KnowledgeSearch
 }
 
 // Server serves REST, SSE and Socket.IO.
@@ -100,6 +103,7 @@ type Server struct {
 	log     *slog.Logger
 	sockets *socket.Server
 	feeds   *feeds
+	mcp     *mcpTools
 	metrics *metrics
 	handler http.Handler
 
@@ -204,6 +208,7 @@ func New(opts Options) (*Server, error) {
 			s.feeds.publish(e)
 		}
 	}()
+	s.mcp = newMCPTools(s)
 	s.handler = tracing.Handler(s.routes())
 	return s, nil
 }
@@ -236,12 +241,20 @@ func (s *Server) Close() error {
 	s.stop()
 	s.cancel()
 	err := s.sockets.Close()
+	s.mcp.close()
 	s.wg.Wait()
 	s.feeds.close()
 	return err
 }
 
-func (s *Server) stop() { s.stoppingOnce.Do(func() { close(s.stopping) }) }
+// stop starts the shutdown: event streams (SSE) and MCP sessions end, so
+// that a graceful shutdown does not wait for them.
+func (s *Server) stop() {
+	s.stoppingOnce.Do(func() {
+		close(s.stopping)
+		s.mcp.closeSessions()
+	})
+}
 
 // startRun starts a run for a user under the per-user limit.
 func (s *Server) startRun(ctx context.Context, user string, spec runs.RunSpec) (*runs.Run, error) {

@@ -68,6 +68,9 @@ type runtimeOptions struct {
 // the event store, the bus, the spell library, the run executor and the
 // read models. Every command that touches history opens one.
 type runtime struct {
+	// Services are what the node types call (the server's MCP
+	// search_knowledge tool too).
+	Services    nodes.Services
 	Catalog     *nodes.Registry
 	Runner      *graph.Runner
 	Store       events.Store
@@ -273,6 +276,7 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	}
 	rt.onClose(closeServices)
 	rt.Inference = inference
+	rt.Services = svc
 	rt.Catalog = nodes.NewRegistry(svc)
 	rt.Runner = &graph.Runner{Catalog: rt.Catalog, Spells: rt.Library}
 

@@ -74,6 +74,7 @@ var serveEnv = []struct{ name, about string }{
 	{"GRIMOIRE_EMBEDDER", "local or openai"},
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
 	{"GRIMOIRE_EMBED_BATCH_WAIT", "most time micro-batching adds to an embedding call (default 5ms; 0 off)"},
+	{"GRIMOIRE_MCP_SERVERS", `external MCP servers Chat Completion nodes may use: {"name": {"url": "http://host/mcp", "token": "..."}}`},
 	{envPrices, "JSON price table by model, for the usage model's costs"},
 	{envCodeMaxTimeout, "the most time a Code node may ask for in its timeout (default 30s)"},
 	{envCodeSandbox, "process (default): Code nodes run in worker processes; none: in the server's process"},
@@ -203,8 +204,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	opts := server.Options{
 		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
 		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log, Limits: limits,
-		Socket:   socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
-		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Socket:    socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
+		Analysts:  server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Knowledge: &rt.Services,
 	}
 	if rt.Inference != nil {
 		opts.Inference = rt.Inference
@@ -247,8 +249,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
   REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
   Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])
+  MCP:       %s/mcp          (Streamable HTTP, the same tokens; stdio: grimoire mcp)
   token:     grimoire token create --user alice [--role analyst] [--ttl 24h] --data %s
-`, url, rt.StoreKind, rt.DataDir, url, url, url, rt.DataDir)
+`, url, rt.StoreKind, rt.DataDir, url, url, url, url, rt.DataDir)
 	if !*noDemo {
 		fmt.Fprintf(env.stderr, "  demo:      curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"inputs\":{\"name\":\"Ada\"}}' '%s/v1/spells/demo/runs?mode=sync'\n", url)
 	}

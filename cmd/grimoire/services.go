@@ -46,6 +46,7 @@ func openServices(ctx context.Context, env *cliEnv, dir string, store events.Sto
 		Completion:   fs.Completion,
 		Embedder:     fs.Embedder,
 		Vectors:      fs.Vectors,
+		ToolServers:  fs.ToolServers,
 		Memory:       memory.New(store, memory.Options{}),
 		Sandbox:      sandbox,
 		DefaultModel: fs.DefaultModel,

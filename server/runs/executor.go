@@ -127,7 +127,7 @@ type RunSpec struct {
 	Entry string
 	// User is the caller's JWT subject ("" for the CLI).
 	User string
-	// Source is where the request came from: "cli", "rest", "socket".
+	// Source is where the request came from: "cli", "rest", "socket", "mcp".
 	Source        string
 	CorrelationID string
 	// ParentRunID is set for a re-run from history or a fork.
