@@ -248,27 +248,54 @@ func TestRunnerFailures(t *testing.T) {
 	}
 }
 
+// Two branches of one trigger run at once (each waits until it sees the
+// other in flight); with MaxParallel 1 they never overlap.
 func TestRunnerParallelBranches(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	both := make(chan struct{})
+	meet := func(wait bool) *graph.NodeType {
+		return &graph.NodeType{Name: "Meet", Inputs: []graph.Port{tport("trigger")}, Outputs: []graph.Port{tport("trigger")},
+			New: func(*graph.Node) (graph.Worker, error) {
+				return graph.WorkerFunc(func(ctx context.Context, a *graph.Activation) (graph.Result, error) {
+					mu.Lock()
+					inFlight++
+					most = max(most, inFlight)
+					if inFlight == 2 {
+						close(both)
+					}
+					mu.Unlock()
+					defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+					if !wait {
+						time.Sleep(10 * time.Millisecond) // room for an overlap, were the limit not applied
+						return graph.Result{}, nil
+					}
+					select {
+					case <-both:
+						return graph.Result{}, nil
+					case <-time.After(10 * time.Second):
+						return graph.Result{}, errors.New("the other branch never ran beside this one")
+					}
+				}), nil
+			}}
+	}
+	s := &graph.Spell{ID: "par", Nodes: []graph.Node{n("1", "Start", nil), n("2", "Meet", nil), n("3", "Meet", nil)},
+		Edges: []graph.Edge{e("1.trigger", "2.trigger"), e("1.trigger", "3.trigger")}}
 	counts := &runCounters{calls: map[string]int{}}
-	s := &graph.Spell{ID: "par", Nodes: []graph.Node{
-		n("1", "Start", nil), n("2", "Sleep", map[string]any{"ms": 200.0}), n("3", "Sleep", map[string]any{"ms": 200.0}),
-	}, Edges: []graph.Edge{e("1.trigger", "2.trigger"), e("1.trigger", "3.trigger")}}
-	r := &graph.Runner{Catalog: newRunCatalog(counts)}
-	start := time.Now()
-	if _, err := r.Run(context.Background(), s, graph.RunRequest{}); err != nil {
+	cat := newRunCatalog(counts)
+	cat["Meet"] = meet(true)
+	if _, err := (&graph.Runner{Catalog: cat}).Run(context.Background(), s, graph.RunRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 380*time.Millisecond {
-		t.Fatalf("two 200ms branches took %v: they did not run in parallel", d)
+	if most != 2 {
+		t.Fatalf("at most %d branches ran at once, want 2", most)
 	}
-	// With a per-run limit of one they run one after the other.
-	r = &graph.Runner{Catalog: newRunCatalog(counts), MaxParallel: 1}
-	start = time.Now()
-	if _, err := r.Run(context.Background(), s, graph.RunRequest{}); err != nil {
+	cat["Meet"], most = meet(false), 0
+	if _, err := (&graph.Runner{Catalog: cat, MaxParallel: 1}).Run(context.Background(), s, graph.RunRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 390*time.Millisecond {
-		t.Fatalf("MaxParallel 1 took %v: the limit was not applied", d)
+	if most != 1 {
+		t.Fatalf("MaxParallel 1: %d branches ran at once", most)
 	}
 }
 
