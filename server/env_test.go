@@ -74,6 +74,8 @@ type envOptions struct {
 	Cache bool
 	// Analysts wires the analyst API to read models fed from the store.
 	Analysts bool
+	// DevSignIn turns on /v1/dev/sign-in, signing with the test secret.
+	DevSignIn string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -137,11 +139,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Store: store, Bus: b, Library: lib, Spells: model, Executor: exec, Runner: runner,
 		Verifier: v, Socket: o.Socket, Limits: o.Limits, Logger: log, DemoSpell: demoSpell(t),
 		Analysts: analysts,
-	})
+	}
+	if o.DevSignIn != "" {
+		opts.DevSignIn = &server.DevSignIn{Secret: secret, User: o.DevSignIn}
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

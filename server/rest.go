@@ -16,6 +16,7 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	spellsmodel "github.com/grimoire-run/grimoire/projections/spells"
 	"github.com/grimoire-run/grimoire/server/auth"
+	"github.com/grimoire-run/grimoire/server/inspector"
 	"github.com/grimoire-run/grimoire/server/protocol"
 	"github.com/grimoire-run/grimoire/server/runs"
 )
@@ -72,7 +73,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
 	s.analystRoutes(mux)
+	s.devSignInRoutes(mux)
+	mux.Handle("/inspector/", inspector.FileHandler()) // inspector.Prefix
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && inspector.WantsPage(r) {
+			inspector.ServePage(w, r)
+			return
+		}
 		if r.URL.Path == "/" {
 			writeJSON(w, http.StatusOK, map[string]string{"service": "grimoire", "api": "/openapi.json", "socket": "/socket.io/"})
 			return

@@ -88,6 +88,9 @@ type Options struct {
 	// and the projection metrics; its zero value serves those routes as
 	// 503 unavailable.
 	Analysts Analysts
+	// DevSignIn, when set, serves /v1/dev/sign-in: tokens for a local user
+	// without a token (see DevSignIn; only for a development server).
+	DevSignIn *DevSignIn
 }
 
 // Server serves REST, SSE and Socket.IO.
