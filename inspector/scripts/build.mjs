@@ -9,6 +9,7 @@
 // relative to this folder, and the project's SDK (client-sdk/js/src) is
 // bundled from source with this folder's dependencies.
 import { build } from 'esbuild';
+import { bundleOptions } from './options.mjs';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,28 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, '..', 'server', 'inspector', 'dist');
 const check = process.argv.includes('--check');
 
-const result = await build({
-  absWorkingDir: root,
-  entryPoints: { app: 'src/main.tsx' },
-  bundle: true,
-  minify: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2020',
-  jsx: 'automatic',
-  jsxImportSource: 'preact',
-  legalComments: 'none',
-  charset: 'utf8',
-  outdir: 'dist',
-  write: false,
-  logLevel: 'warning',
-  alias: {
-    '@grimoire-run/client': '../client-sdk/js/src/index.ts',
-    // The SDK's own import resolves here, whether or not client-sdk/js has
-    // its node_modules, so the bundle is the same either way.
-    'socket.io-client': './node_modules/socket.io-client',
-  },
-});
+const result = await build({ ...bundleOptions(root), entryPoints: { app: 'src/main.tsx' }, outdir: 'dist', write: false });
 
 const files = new Map();
 for (const f of result.outputFiles) files.set(f.path.slice(f.path.lastIndexOf('/') + 1), Buffer.from(f.contents));
