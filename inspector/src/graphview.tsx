@@ -69,6 +69,7 @@ export function GraphView({
   onSelectRef.current = onSelect;
 
   useEffect(() => {
+    const ids = new Set(spell.nodes.map((n) => n.id));
     const cy = cytoscape({
       container: box.current,
       style,
@@ -76,19 +77,33 @@ export function GraphView({
         ...spell.nodes.map((n) => ({
           group: 'nodes' as const,
           data: { id: n.id, label: n.label, type: n.type, state: 'idle' },
-          position: n.position ? { ...n.position } : undefined,
         })),
         ...spell.edges
-          .filter((e) => spell.nodes.some((n) => n.id === e.source) && spell.nodes.some((n) => n.id === e.target))
+          .filter((e) => ids.has(e.source) && ids.has(e.target))
           .map((e) => ({ group: 'edges' as const, data: { id: e.id, source: e.source, target: e.target, kind: e.kind } })),
       ],
-      layout: spell.positioned ? { name: 'preset', fit: true, padding: 30 } : ({ name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, fit: true, padding: 30 } as cytoscape.LayoutOptions),
+      layout: spell.positioned
+        ? { name: 'null' }
+        : ({ name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, fit: true, padding: 30 } as cytoscape.LayoutOptions),
       minZoom: 0.1,
       maxZoom: 3,
       wheelSensitivity: 0.3,
       selectionType: 'single',
       autoungrabify: true,
     });
+    if (spell.positioned) {
+      const at = new Map(spell.nodes.map((n) => [n.id, n.position!]));
+      cy.nodes().positions((n) => ({ ...at.get(n.id())! }));
+      cy.fit(undefined, 30);
+      // Placed before the first frame (with the elements, by the preset
+      // layout or as here), Cytoscape 3.35 leaves the edges undrawn until a
+      // node moves: move them once the frame is drawn, and back.
+      requestAnimationFrame(() => {
+        if (cy.destroyed()) return;
+        cy.nodes().shift({ x: 1, y: 0 });
+        cy.nodes().shift({ x: -1, y: 0 });
+      });
+    }
     cy.on('tap', 'node', (ev) => onSelectRef.current(ev.target.id()));
     cyRef.current = cy;
     // The browser tests read the drawing through the container.

@@ -194,16 +194,23 @@ test('the graph is drawn at the saved Thoth positions', { timeout: 30_000 }, asy
   assert.ok(saved.hash);
   const r = await srv.rest(devToken, 'POST', `/v1/spells/${doc.id}/runs?mode=sync`, { inputs: { 'Input - Default': 'hi' } });
   await page.goto(`${srv.url}/#/runs/${r.runId}`);
-  await page.locator('.run[data-status="completed"]').waitFor({ timeout: 15_000 });
-  await page.waitForFunction(() => (document.querySelector('#graph')?.cy?.nodes().length ?? 0) > 0);
-  const drawn = await graphNodes();
+  await page.locator(`.run[data-run="${r.runId}"][data-status="completed"]`).waitFor({ timeout: 15_000 });
   const chain = doc.chain ?? doc.graph;
+  // Drawn from the spell (not only from the nodes the run reached) once it is loaded.
+  await page.waitForFunction((n) => document.querySelector('#graph')?.cy?.edges().length === n, 8);
+  const drawn = await graphNodes();
   for (const [id, n] of Object.entries(chain.nodes)) {
     const d = drawn.find((x) => x.id === String(n.id ?? id));
     assert.ok(d, `node ${id} drawn`);
     assert.deepEqual([d.x, d.y], n.position, `node ${id} at its saved position`);
   }
   assert.ok(drawn.some((n) => n.state === 'done'));
+  // Every edge is drawn (has a size on the canvas), trigger and data edges apart.
+  await page.waitForFunction(() => document.querySelector('#graph').cy.edges().every((e) => e.renderedBoundingBox().w > 0));
+  const edges = await page.evaluate(() => document.querySelector('#graph').cy.edges().map((e) => ({ id: e.id(), kind: e.data('kind'), style: e.style('line-style') })));
+  assert.equal(edges.length, 8);
+  assert.equal(edges.find((e) => e.id === '4.true->5.trigger').style, 'solid');
+  assert.equal(edges.find((e) => e.id === '3.long->4.boolean').style, 'dashed');
   await shot('run-thoth');
 });
 
