@@ -55,11 +55,14 @@ const style: cytoscape.StylesheetJson = [
 export function GraphView({
   spell,
   states,
+  streams,
   selected,
   onSelect,
 }: {
   spell: SpellView;
   states: Map<string, NodeStatus>;
+  /** The text streamed so far by nodes that are running, shown in the node. */
+  streams?: Map<string, string>;
   selected?: string;
   onSelect: (nodeId: string) => void;
 }) {
@@ -76,7 +79,7 @@ export function GraphView({
       elements: [
         ...spell.nodes.map((n) => ({
           group: 'nodes' as const,
-          data: { id: n.id, label: n.label, type: n.type, state: 'idle' },
+          data: { id: n.id, label: n.label, name: n.label, type: n.type, state: 'idle' },
         })),
         ...spell.edges
           .filter((e) => ids.has(e.source) && ids.has(e.target))
@@ -123,11 +126,19 @@ export function GraphView({
       cy.nodes().forEach((n) => {
         const s = states.get(n.id()) ?? 'idle';
         if (n.data('state') !== s) n.data('state', s);
+        const text = streams?.get(n.id());
+        const label = text ? `${n.data('name')}\n“${tail(text, 40)}”` : n.data('name');
+        if (n.data('label') !== label) n.data('label', label);
       });
       cy.nodes().unselect();
       if (selected) cy.$id(selected).select();
     });
-  }, [states, selected, spell]);
+  }, [states, streams, selected, spell]);
 
   return <div id="graph" class="graph" ref={box} />;
+}
+
+function tail(text: string, n: number): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > n ? `…${t.slice(-n)}` : t;
 }

@@ -95,10 +95,14 @@ export function RunView({ session, runId }: { session: Session; runId: string })
     // Without the spell, the drawing grows with the nodes reached.
   }, [spell, spell ? '' : [...live.nodes.keys()].join(',')]);
 
-  const states = useMemo(() => {
+  const [states, streams] = useMemo(() => {
     const m = new Map<string, NodeStatus>();
-    for (const [id, a] of run.nodes) m.set(id, a.status);
-    return m;
+    const text = new Map<string, string>();
+    for (const [id, a] of run.nodes) {
+      m.set(id, a.status);
+      if (a.status === 'running' && a.text) text.set(id, a.text);
+    }
+    return [m, text];
   }, [run]);
 
   const act = async (what: string, f: () => Promise<void>) => {
@@ -169,7 +173,7 @@ export function RunView({ session, runId }: { session: Session; runId: string })
       )}
       {run.error && <p class={`notice state-${run.status}`}>{run.errorNode ? `node ${run.errorNode}: ` : ''}{run.error}</p>}
       <div class="run-body">
-        <GraphView spell={drawn} states={states} selected={selected} onSelect={setSelected} />
+        <GraphView spell={drawn} states={states} streams={streams} selected={selected} onSelect={setSelected} />
         <aside class="node-panel" id="node-panel">
           {!selected ? (
             <RunOutputs outputs={run.outputs} inputs={run.inputs} />

@@ -10,11 +10,13 @@ import type { Session } from './session.js';
 
 const PAGE = 25;
 const POLL_MS = 1_500;
+const WITHIN: Record<string, number> = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 };
 
 export function RunsList({ session, route }: { session: Session; route: Route }) {
   const spell = route.params.get('spell') ?? '';
   const status = route.params.get('status') ?? '';
   const user = route.params.get('user') ?? '';
+  const within = route.params.get('within') ?? '';
   const [cursors, setCursors] = useState<string[]>([]); // cursors of the pages before this one, and this one's
   const cursor = cursors[cursors.length - 1] ?? '';
   const [page, setPage] = useState<RunsPage>();
@@ -23,7 +25,7 @@ export function RunsList({ session, route }: { session: Session; route: Route })
   const [now, setNow] = useState(Date.now());
   const reload = useRef<() => void>(() => {});
 
-  useEffect(() => setCursors([]), [spell, status, user]);
+  useEffect(() => setCursors([]), [spell, status, user, within]);
   useEffect(() => {
     session.rest<{ spells: SpellSummary[] }>('GET', '/v1/spells').then((r) => setSpells(r.spells), () => {});
   }, [session]);
@@ -38,6 +40,7 @@ export function RunsList({ session, route }: { session: Session; route: Route })
     if (cursor) q.set('cursor', cursor);
     const load = async () => {
       clearTimeout(timer);
+      if (within) q.set('since', new Date(Date.now() - WITHIN[within]).toISOString());
       try {
         const p = await session.rest<RunsPage>('GET', `/v1/runs?${q}`);
         if (stopped) return;
@@ -54,7 +57,7 @@ export function RunsList({ session, route }: { session: Session; route: Route })
       stopped = true;
       clearTimeout(timer);
     };
-  }, [session, spell, status, user, cursor]);
+  }, [session, spell, status, user, within, cursor]);
 
   // Follow the runs in progress on this page; any event of theirs reloads the page.
   const runningIDs = (page?.runs ?? []).filter((r) => r.status === 'running').map((r) => `${r.runId}@${r.lastSeq}`);
@@ -79,7 +82,7 @@ export function RunsList({ session, route }: { session: Session; route: Route })
     };
   }, [session, runningIDs.join(',')]);
 
-  const nav = (p: Record<string, string>) => (location.hash = href('runs', undefined, { spell, status, user, ...p }));
+  const nav = (p: Record<string, string>) => (location.hash = href('runs', undefined, { spell, status, user, within, ...p }));
   return (
     <section class="runs">
       <header class="toolbar">
@@ -100,6 +103,15 @@ export function RunsList({ session, route }: { session: Session; route: Route })
             <option value="">all</option>
             {RUN_STATUSES.map((s) => (
               <option value={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          started{' '}
+          <select name="within" value={within} onChange={(e) => nav({ within: (e.target as HTMLSelectElement).value })}>
+            <option value="">any time</option>
+            {Object.keys(WITHIN).map((w) => (
+              <option value={w}>in the last {w}</option>
             ))}
           </select>
         </label>

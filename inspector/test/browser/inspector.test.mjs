@@ -162,6 +162,8 @@ test('a run: the graph shows the node running, then done; its outputs; the timel
   await page.locator('#graph').waitFor();
   await page.waitForFunction(() => document.querySelector('#graph')?.cy?.$id('llm').data('state') === 'running', null, { timeout: 15_000 });
   assert.equal(await nodeColour('llm'), RUNNING);
+  // Streamed tokens show in the node as they arrive.
+  await page.waitForFunction(() => /word\d+/.test(document.querySelector('#graph').cy.$id('llm').data('label')), null, { timeout: 10_000 });
   await shot('run-live');
   await page.waitForFunction(() => document.querySelector('#graph')?.cy?.$id('llm').data('state') === 'done', null, { timeout: 20_000 });
   assert.equal(await nodeColour('llm'), DONE);
@@ -253,6 +255,23 @@ test('fork from a node', { timeout: 60_000 }, async (t) => {
   const tl = await srv.rest(devToken, 'GET', `/v1/runs/${forkId}/timeline`);
   assert.equal(tl.parentRunId, chatRun);
   await shot('run-fork');
+});
+
+test('the list pages through runs, newest first', { timeout: 60_000 }, async (t) => {
+  if (skip(t)) return;
+  const ids = [];
+  for (let i = 0; i < 27; i++) ids.push((await srv.rest(devToken, 'POST', '/v1/spells/demo/runs?mode=sync', { inputs: { name: `n${i}` } })).runId);
+  await page.goto(`${srv.url}/#/runs?spell=demo&within=hour`);
+  const rows = page.locator('.runs-table tbody tr');
+  await page.locator(`tr[data-run="${ids[26]}"]`).waitFor({ timeout: 10_000 });
+  assert.equal(await rows.count(), 25);
+  assert.equal(await rows.first().getAttribute('data-run'), ids[26], 'newest first');
+  await page.click('.pager button:has-text("older")');
+  await page.locator(`tr[data-run="${ids[0]}"]`).waitFor();
+  const older = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.run));
+  assert.deepEqual(older, [ids[1], ids[0]]);
+  await page.click('.pager button:has-text("newer")');
+  await page.locator(`tr[data-run="${ids[26]}"]`).waitFor();
 });
 
 test("a user does not see another user's runs", { timeout: 30_000 }, async (t) => {
