@@ -9,6 +9,9 @@ import type { SpellView } from './spellgraph.js';
 
 cytoscape.use(dagre);
 
+/** Past this many nodes the layout and the drawing trade looks for speed. */
+const LARGE = 300;
+
 export const STATE_COLOURS: Record<NodeStatus, string> = {
   idle: '#d8dde6',
   running: '#f5b301',
@@ -87,8 +90,21 @@ export function GraphView({
       ],
       layout: spell.positioned
         ? { name: 'null' }
-        : ({ name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, fit: true, padding: 30 } as cytoscape.LayoutOptions),
-      minZoom: 0.1,
+        : ({
+            name: 'dagre',
+            rankDir: 'LR',
+            nodeSep: 30,
+            rankSep: 70,
+            // network-simplex ranks best but grows quadratically: past a few
+            // hundred nodes the longest path ranks in linear time.
+            ranker: spell.nodes.length > LARGE ? 'longest-path' : 'network-simplex',
+            fit: true,
+            padding: 30,
+          } as cytoscape.LayoutOptions),
+      // A large graph pans and zooms as a picture, its edges hidden meanwhile.
+      textureOnViewport: spell.nodes.length > LARGE,
+      hideEdgesOnViewport: spell.nodes.length > LARGE,
+      minZoom: 0.02,
       maxZoom: 3,
       wheelSensitivity: 0.3,
       selectionType: 'single',

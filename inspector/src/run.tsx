@@ -19,7 +19,7 @@ import { Timeline } from './timeline.js';
 export function RunView({ session, runId }: { session: Session; runId: string }) {
   const [events, setEvents] = useState<RunEvent[]>([]);
   const [error, setError] = useState<string>();
-  const [spell, setSpell] = useState<SpellView>();
+  const [spell, setSpell] = useState<SpellView | 'unavailable'>();
   const [selected, setSelected] = useState<string>();
   const [scrub, setScrub] = useState<number>(); // undefined: follow the latest event
   const [now, setNow] = useState(Date.now());
@@ -78,7 +78,7 @@ export function RunView({ session, runId }: { session: Session; runId: string })
     const q = live.spellHash ? `?hash=${encodeURIComponent(live.spellHash)}` : '';
     session.rest<object>('GET', `/v1/spells/${encodeURIComponent(live.spellId)}${q}`).then(
       (doc) => setSpell(buildSpellView(doc)),
-      () => setSpell(undefined), // another user's spell, or deleted: draw the nodes the run reached
+      () => setSpell('unavailable'), // another user's spell, or deleted: draw the nodes the run reached
     );
   }, [session, spellKey]);
 
@@ -88,12 +88,13 @@ export function RunView({ session, runId }: { session: Session; runId: string })
     return () => clearInterval(t);
   }, [run.status]);
 
-  const drawn: SpellView = useMemo(() => {
-    if (spell) return spell;
-    const ids = [...new Set(live.activations.filter((a) => !a.path?.length).map((a) => a.nodeId))];
+  // Without the spell, the drawing grows with the nodes reached.
+  const reached = spell === 'unavailable' ? [...live.nodes.keys()].join(',') : '';
+  const drawn: SpellView | undefined = useMemo(() => {
+    if (spell !== 'unavailable') return spell;
+    const ids = reached ? reached.split(',') : [];
     return { id: live.spellId ?? '', nodes: ids.map((id) => ({ id, type: live.nodes.get(id)?.nodeType ?? '', label: id })), edges: [], positioned: false };
-    // Without the spell, the drawing grows with the nodes reached.
-  }, [spell, spell ? '' : [...live.nodes.keys()].join(',')]);
+  }, [spell, reached]);
 
   const [states, streams] = useMemo(() => {
     const m = new Map<string, NodeStatus>();
@@ -173,7 +174,7 @@ export function RunView({ session, runId }: { session: Session; runId: string })
       )}
       {run.error && <p class={`notice state-${run.status}`}>{run.errorNode ? `node ${run.errorNode}: ` : ''}{run.error}</p>}
       <div class="run-body">
-        <GraphView spell={drawn} states={states} streams={streams} selected={selected} onSelect={setSelected} />
+        {drawn ? <GraphView spell={drawn} states={states} streams={streams} selected={selected} onSelect={setSelected} /> : <div class="graph" />}
         <aside class="node-panel" id="node-panel">
           {!selected ? (
             <RunOutputs outputs={run.outputs} inputs={run.inputs} />
