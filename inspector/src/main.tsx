@@ -69,11 +69,11 @@ function App() {
       </nav>
       <main>
         {route.view === 'run' ? (
-          <RunView session={session} runId={route.id!} />
+          <RunView key={route.id} session={session} runId={route.id!} />
         ) : route.view === 'spells' ? (
           <SpellsList session={session} />
         ) : route.view === 'spell' ? (
-          <SpellPlayground session={session} spellId={route.id!} />
+          <SpellPlayground key={route.id} session={session} spellId={route.id!} />
         ) : (
           <RunsList session={session} route={route} />
         )}

@@ -25,6 +25,7 @@ export function RunView({ session, runId }: { session: Session; runId: string })
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState('');
   const [actionError, setActionError] = useState<string>();
+  const [editedInputs, setEditedInputs] = useState<string>(); // undefined: the run's own inputs
 
   // History, then live events.
   useEffect(() => {
@@ -118,14 +119,28 @@ export function RunView({ session, runId }: { session: Session; runId: string })
     }
   };
   const cancel = () => act('cancel', async () => void (await session.rest('DELETE', `/v1/runs/${encodeURIComponent(runId)}`)));
+  // The inputs a re-run or a fork sends: the run's own, or the edited ones.
+  const chosenInputs = (): Record<string, unknown> | undefined => {
+    if (editedInputs === undefined) return undefined;
+    let v: unknown;
+    try {
+      v = JSON.parse(editedInputs);
+    } catch (err) {
+      throw new Error(`the inputs are not JSON: ${(err as Error).message}`);
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('the inputs are a JSON object of input names to values');
+    return v as Record<string, unknown>;
+  };
   const rerun = () =>
     act('re-run', async () => {
-      const r = await session.rest<{ runId: string }>('POST', `/v1/spells/${encodeURIComponent(live.spellId!)}/runs?mode=async`, { inputs: live.inputs ?? {} });
+      const inputs = chosenInputs() ?? live.inputs ?? {};
+      const r = await session.rest<{ runId: string }>('POST', `/v1/spells/${encodeURIComponent(live.spellId!)}/runs?mode=async`, { inputs, inputOrder: Object.keys(inputs) });
       location.hash = href('run', r.runId);
     });
   const fork = () =>
     act('fork', async () => {
-      const r = await session.rest<{ runId: string }>('POST', `/v1/runs/${encodeURIComponent(runId)}/fork`, { fromNode: selected });
+      const inputs = chosenInputs();
+      const r = await session.rest<{ runId: string }>('POST', `/v1/runs/${encodeURIComponent(runId)}/fork`, { fromNode: selected, ...(inputs ? { inputs } : {}) });
       location.hash = href('run', r.runId);
     });
 
@@ -167,6 +182,20 @@ export function RunView({ session, runId }: { session: Session; runId: string })
           </button>
         </span>
       </header>
+      <details class="edit-inputs" id="edit-inputs">
+        <summary>{editedInputs === undefined ? 'Re-run or fork with other inputs' : 'Re-run and fork use these inputs'}</summary>
+        <textarea
+          id="inputs-json"
+          rows={4}
+          value={editedInputs ?? JSON.stringify(live.inputs ?? {}, null, 2)}
+          onInput={(e) => setEditedInputs((e.target as HTMLTextAreaElement).value)}
+        />
+        {editedInputs !== undefined && (
+          <button type="button" onClick={() => setEditedInputs(undefined)}>
+            Back to the run's inputs
+          </button>
+        )}
+      </details>
       {(error || actionError) && (
         <p class="error" role="alert">
           {error ?? actionError}

@@ -235,6 +235,20 @@ test('cancel and re-run from the page', { timeout: 90_000 }, async (t) => {
   const [a, b] = await Promise.all([srv.rest(devToken, 'GET', `/v1/runs/${chatRun}/timeline`), srv.rest(devToken, 'GET', `/v1/runs/${newId}/timeline`)]);
   assert.deepEqual(b.inputs, a.inputs, 're-run with the same inputs');
   assert.deepEqual(b.outputs, a.outputs);
+
+  // Re-run with edited inputs; JSON that is not an object is refused on the page.
+  await page.click('#edit-inputs summary');
+  await page.fill('#inputs-json', '[1, 2]');
+  await page.click('#rerun');
+  assert.match(await page.locator('.run .error').textContent(), /JSON object/);
+  await page.fill('#inputs-json', JSON.stringify({ question: 'edited question' }));
+  await page.click('#rerun');
+  await page.waitForFunction((old) => /^#\/runs\/./.test(location.hash) && !location.hash.includes(old), newId);
+  const editedId = decodeURIComponent((await page.evaluate(() => location.hash)).split('/')[2]);
+  await page.locator(`.run[data-run="${editedId}"][data-status="completed"]`).waitFor({ timeout: 20_000 });
+  const c = await srv.rest(devToken, 'GET', `/v1/runs/${editedId}/timeline`);
+  assert.deepEqual(c.inputs, { question: 'edited question' });
+  assert.deepEqual(c.outputs, { answer: 'edited question' });
 });
 
 test('fork from a node', { timeout: 60_000 }, async (t) => {
@@ -252,8 +266,9 @@ test('fork from a node', { timeout: 60_000 }, async (t) => {
   const forkId = decodeURIComponent((await page.evaluate(() => location.hash)).split('/')[2]);
   await page.locator(`.run[data-run="${forkId}"][data-status="completed"]`).waitFor({ timeout: 20_000 });
   assert.match(await page.textContent('.run header'), new RegExp(`forked from ${chatRun}`));
-  const tl = await srv.rest(devToken, 'GET', `/v1/runs/${forkId}/timeline`);
+  const [tl, parent] = await Promise.all([srv.rest(devToken, 'GET', `/v1/runs/${forkId}/timeline`), srv.rest(devToken, 'GET', `/v1/runs/${chatRun}/timeline`)]);
   assert.equal(tl.parentRunId, chatRun);
+  assert.deepEqual(tl.inputs, parent.inputs, "a fork without edited inputs keeps the parent's");
   await shot('run-fork');
 });
 
