@@ -8,6 +8,7 @@ import { href, useRoute } from './router.js';
 import { restoreSession, signOut, type Session } from './session.js';
 import { SignIn } from './signin.js';
 import { SpellPlayground, SpellsList } from './spells.js';
+import { UsageView } from './usageview.js';
 
 function App() {
   const [session, setSession] = useState<Session | undefined>(restoreSession);
@@ -48,6 +49,9 @@ function App() {
         <a href={href('spells')} class={route.view.startsWith('spell') ? 'active' : ''}>
           Spells
         </a>
+        <a href={href('usage')} class={route.view === 'usage' ? 'active' : ''}>
+          Usage
+        </a>
         <span class="spacer" />
         <span id="connection" class={`conn conn-${connection}`} title="the socket the live updates come over">
           {connection === 'connected' ? 'live' : connection === 'reconnecting' ? 'reconnecting…' : 'connecting…'}
@@ -72,6 +76,8 @@ function App() {
           <RunView key={route.id} session={session} runId={route.id!} />
         ) : route.view === 'spells' ? (
           <SpellsList session={session} />
+        ) : route.view === 'usage' ? (
+          <UsageView session={session} route={route} />
         ) : route.view === 'spell' ? (
           <SpellPlayground key={route.id} session={session} spellId={route.id!} />
         ) : (

@@ -1,9 +1,9 @@
 // Hash routes, so that the server needs to know only "/":
-//   #/runs?spell=&status=   #/runs/<id>   #/spells   #/spells/<id>
+//   #/runs?spell=&status=   #/runs/<id>   #/spells   #/spells/<id>   #/usage?by=&days=
 import { useEffect, useState } from 'preact/hooks';
 
 export interface Route {
-  view: 'runs' | 'run' | 'spells' | 'spell';
+  view: 'runs' | 'run' | 'spells' | 'spell' | 'usage';
   id?: string;
   params: URLSearchParams;
 }
@@ -15,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'runs' && parts[1]) return { view: 'run', id: parts[1], params };
   if (parts[0] === 'spells' && parts[1]) return { view: 'spell', id: parts[1], params };
   if (parts[0] === 'spells') return { view: 'spells', params };
+  if (parts[0] === 'usage') return { view: 'usage', params };
   return { view: 'runs', params };
 }
 

@@ -341,6 +341,21 @@ test('the spells view: a form from the Input nodes, and Run', { timeout: 60_000 
   assert.deepEqual(outputs, { greeting: 'Hello, Playground!', letters: 15 });
 });
 
+test('usage: tokens per day by spell, as a chart, with totals', { timeout: 30_000 }, async (t) => {
+  if (skip(t)) return;
+  const report = await srv.rest(devToken, 'GET', '/v1/usage?group_by=spell');
+  const chat = report.rows.find((r) => r.spellId === 'chat');
+  assert.ok(chat?.totalTokens > 0, `the chat runs used tokens: ${JSON.stringify(report)}`);
+  await page.goto(`${srv.url}/#/usage`);
+  await page.locator('#usage-chart canvas').waitFor();
+  const row = page.locator('.usage-table tr[data-name="chat"]');
+  await row.waitFor();
+  assert.equal(Number(await row.getAttribute('data-tokens')), chat.totalTokens);
+  await page.selectOption('select[name=by]', 'model');
+  await page.locator('.usage-table tr[data-name="grimoire-dev-echo"]').waitFor();
+  await shot('usage');
+});
+
 test('no page errors', (t) => {
   if (skip(t)) return;
   const errors = pageLog.filter((l) => l.startsWith('pageerror'));
