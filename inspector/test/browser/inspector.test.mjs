@@ -187,6 +187,18 @@ test('a run: the graph shows the node running, then done; its outputs; the timel
   assert.equal(bars, tl.steps.length, `bars ${bars}, activations ${tl.steps.length}`);
   assert.ok(bars >= 3);
   await shot('run');
+
+  // The replay slider: the graph as it stood after the first event (run:start), then live again.
+  const last = Number(await page.getAttribute('#scrubber', 'max'));
+  assert.ok(last > 3);
+  await page.locator('#scrubber').fill('1');
+  await page.waitForFunction(() => document.querySelector('#graph').cy.nodes().every((n) => n.data('state') === 'idle'));
+  assert.equal(await page.textContent('#scrub-seq'), `event 1 of ${last}`);
+  assert.equal(await page.locator('.timeline .bar').count(), 0, 'no activation yet at event 1');
+  await shot('run-scrubbed');
+  await page.locator('#scrubber').fill(String(last));
+  await page.waitForFunction(() => document.querySelector('#graph').cy.$id('llm').data('state') === 'done');
+  assert.match(await page.textContent('#scrub-seq'), /^live/);
 });
 
 test('the graph is drawn at the saved Thoth positions', { timeout: 30_000 }, async (t) => {
