@@ -1,6 +1,8 @@
 package inspector
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed dist
@@ -19,11 +22,16 @@ const Prefix = "/inspector/"
 
 type asset struct {
 	body []byte
-	etag string
-	kind string
+	// gzipped is body compressed once at start (app.js: 660 KiB, about
+	// 210 KiB gzipped), for clients that accept it.
+	gzipped []byte
+	etag    string
+	kind    string
 }
 
-var assets = loadAssets()
+// assets are read (and compressed) on the first request, not at start: every
+// command of the binary links this package, and only serve uses it.
+var assets = sync.OnceValue(loadAssets)
 
 func loadAssets() map[string]asset {
 	out := map[string]asset{}
@@ -40,7 +48,11 @@ func loadAssets() map[string]asset {
 		if kind == "" {
 			kind = "application/octet-stream"
 		}
-		out[strings.TrimPrefix(p, "dist/")] = asset{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, kind: kind}
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		zw.Write(body)
+		zw.Close()
+		out[strings.TrimPrefix(p, "dist/")] = asset{body: body, gzipped: z.Bytes(), etag: `"` + hex.EncodeToString(sum[:8]) + `"`, kind: kind}
 		return nil
 	})
 	if err != nil {
@@ -63,7 +75,7 @@ func ServePage(w http.ResponseWriter, r *http.Request) { serve(w, r, "index.html
 func FileHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, Prefix)
-		if _, ok := assets[name]; !ok || name == "index.html" {
+		if _, ok := assets()[name]; !ok || name == "index.html" {
 			http.NotFound(w, r)
 			return
 		}
@@ -75,7 +87,7 @@ func FileHandler() http.Handler {
 // browser revalidates each time (no-cache) and gets 304 while the binary is
 // unchanged.
 func serve(w http.ResponseWriter, r *http.Request, name string) {
-	a, ok := assets[name]
+	a, ok := assets()[name]
 	if !ok {
 		http.Error(w, "the inspector page was not built into this binary", http.StatusNotFound)
 		return
@@ -92,5 +104,11 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	h.Set("Content-Type", a.kind)
+	h.Add("Vary", "Accept-Encoding")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") && len(a.gzipped) < len(a.body) {
+		h.Set("Content-Encoding", "gzip")
+		w.Write(a.gzipped)
+		return
+	}
 	w.Write(a.body)
 }
