@@ -88,3 +88,41 @@ func TestDevSignInIsAbsentWithoutIt(t *testing.T) {
 		wantStatus(t, method+" /v1/dev/sign-in on a server without it", resp, body, http.StatusNotFound, "not_found")
 	}
 }
+
+func TestSpellVersionsList(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice, bob := token(t, "alice"), token(t, "bob")
+	var hashes []string
+	for _, name := range []string{"one", "two"} {
+		doc := `{"format":"grimoire/spell@1","id":"v","nodes":[{"id":"o","type":"Output","config":{"name":"` + name + `"}}],"edges":[]}`
+		resp, body := e.do("PUT", "/v1/spells/v", alice, doc)
+		wantStatus(t, "save", resp, body, http.StatusOK, "")
+		hashes = append(hashes, decode[map[string]any](t, body)["hash"].(string))
+	}
+	// The spells read model follows the log: wait for it to have both.
+	var resp *http.Response
+	var body []byte
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+		resp, body = e.do("GET", "/v1/spells/v/versions", alice, "")
+		if strings.Count(string(body), `"hash"`) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantStatus(t, "versions", resp, body, http.StatusOK, "")
+	got := decode[struct {
+		SpellID  string `json:"spellId"`
+		Versions []struct {
+			Version int    `json:"version"`
+			Hash    string `json:"hash"`
+			User    string `json:"user"`
+		} `json:"versions"`
+	}](t, body)
+	if got.SpellID != "v" || len(got.Versions) != 2 || got.Versions[0].Hash != hashes[0] || got.Versions[1].Hash != hashes[1] ||
+		got.Versions[0].Version != 1 || got.Versions[1].Version != 2 || got.Versions[1].User != "alice" {
+		t.Fatalf("versions %s, want versions 1 and 2 with hashes %v saved by alice", body, hashes)
+	}
+	resp, body = e.do("GET", "/v1/spells/v/versions", bob, "")
+	wantStatus(t, "another user's spell", resp, body, http.StatusForbidden, "forbidden")
+	resp, body = e.do("GET", "/v1/spells/nope/versions", alice, "")
+	wantStatus(t, "no such spell", resp, body, http.StatusNotFound, "not_found")
+}

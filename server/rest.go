@@ -69,6 +69,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/spells", s.authenticated(s.handleListSpells))
 	mux.HandleFunc("POST /v1/spells/{id}/runs", s.authenticated(s.handleRunSpell))
 	mux.HandleFunc("GET /v1/spells/{id}/state", s.authenticated(s.handleGetSpellState))
+	mux.HandleFunc("GET /v1/spells/{id}/versions", s.authenticated(s.handleSpellVersions))
 	mux.HandleFunc("GET /v1/runs/{id}", s.authenticated(s.handleGetRun))
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
@@ -194,6 +195,27 @@ func (s *Server) handleListSpells(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"spells": out})
+}
+
+// handleSpellVersions: GET /v1/spells/{id}/versions, every saved version
+// (number, content hash, who saved it, when), oldest first; a version's
+// document is GET /v1/spells/{id}?hash=.
+func (s *Server) handleSpellVersions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sp, ok := s.opts.Spells.Get(id)
+	if !ok {
+		s.writeError(w, r, notFound(fmt.Sprintf("no spell %q", id)))
+		return
+	}
+	if !mayRead(identityOf(r), sp.Owner, sp.Sharing) {
+		s.writeError(w, r, forbidden(fmt.Sprintf("spell %q belongs to another user", id)))
+		return
+	}
+	versions := sp.Versions
+	if versions == nil {
+		versions = []spellsmodel.Version{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"spellId": sp.ID, "deleted": sp.Deleted, "versions": versions})
 }
 
 type runRequestBody struct {
