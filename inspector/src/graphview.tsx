@@ -105,7 +105,7 @@ export function GraphView({
       textureOnViewport: spell.nodes.length > LARGE,
       hideEdgesOnViewport: spell.nodes.length > LARGE,
       minZoom: 0.02,
-      maxZoom: 3,
+      maxZoom: 1.6,
       wheelSensitivity: 0.3,
       selectionType: 'single',
       autoungrabify: true,

@@ -6,6 +6,7 @@ import { formatTime } from './format.js';
 import { GraphView } from './graphview.js';
 import { href } from './router.js';
 import type { Session } from './session.js';
+import { spellDiff } from './spelldiff.js';
 import { buildSpellView, inputFields } from './spellgraph.js';
 
 export function SpellsList({ session }: { session: Session }) {
@@ -124,8 +125,114 @@ export function SpellPlayground({ session, spellId }: { session: Session; spellI
           </form>
         </aside>
       </div>
+      <Versions session={session} spellId={spellId} />
     </section>
   );
+}
+
+interface VersionInfo {
+  version: number;
+  hash: string;
+  user?: string;
+  time: string;
+}
+
+/** A spell's versions, and the diff between two of them (the previous and the latest by default). */
+function Versions({ session, spellId }: { session: Session; spellId: string }) {
+  const [versions, setVersions] = useState<VersionInfo[]>();
+  const [from, setFrom] = useState<string>();
+  const [to, setTo] = useState<string>();
+  const [diff, setDiff] = useState<ReturnType<typeof spellDiff>>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    session.rest<{ versions: VersionInfo[] }>('GET', `/v1/spells/${encodeURIComponent(spellId)}/versions`).then(
+      (r) => {
+        setVersions(r.versions);
+        const n = r.versions.length;
+        if (n >= 2) {
+          setFrom(r.versions[n - 2].hash);
+          setTo(r.versions[n - 1].hash);
+        }
+      },
+      (err) => setError((err as Error).message),
+    );
+  }, [session, spellId]);
+  useEffect(() => {
+    if (!from || !to) return;
+    const doc = (hash: string) =>
+      fetchText(session, `/v1/spells/${encodeURIComponent(spellId)}?hash=${encodeURIComponent(hash)}`);
+    Promise.all([doc(from), doc(to)]).then(
+      ([a, b]) => setDiff(spellDiff(a, b)),
+      (err) => setError((err as Error).message),
+    );
+  }, [session, spellId, from, to]);
+  if (error) return <p class="error">{error}</p>;
+  if (!versions) return null;
+  const pick = (value: string | undefined, set: (h: string) => void, name: string) => (
+    <select name={name} value={value} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+      {versions.map((v) => (
+        <option value={v.hash}>
+          v{v.version} {v.hash.replace(/^sha256:/, '').slice(0, 10)}
+        </option>
+      ))}
+    </select>
+  );
+  return (
+    <div class="versions" id="versions">
+      <h2>Versions</h2>
+      <table>
+        <thead>
+          <tr>
+            <th class="num">version</th>
+            <th>content hash</th>
+            <th>saved by</th>
+            <th>when</th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...versions].reverse().map((v) => (
+            <tr data-version={v.version}>
+              <td class="num">{v.version}</td>
+              <td class="mono">{v.hash}</td>
+              <td>{v.user ?? <span class="muted">operator</span>}</td>
+              <td>{formatTime(v.time)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {versions.length >= 2 && (
+        <>
+          <p>
+            Compare {pick(from, setFrom, 'from')} with {pick(to, setTo, 'to')}
+            {diff && (
+              <span class="muted">
+                {' '}
+                +{diff.added} −{diff.removed} lines
+              </span>
+            )}
+          </p>
+          {diff && (
+            <pre class="diff" id="spell-diff">
+              {diff.lines.map((l) => (
+                <div class={`diff-${l.kind}`}>
+                  {l.kind === 'added' ? '+ ' : l.kind === 'removed' ? '- ' : '  '}
+                  {l.text}
+                </div>
+              ))}
+            </pre>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
+/** A spell document as the server wrote it (its canonical text, which is what the diff compares). */
+async function fetchText(session: Session, path: string): Promise<string> {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${await session.token()}` } });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${text}`);
+  return text;
 }
 
 function parseValue(raw: string): unknown {

@@ -351,6 +351,22 @@ test('the spells view: a form from the Input nodes, and Run', { timeout: 60_000 
   await page.locator('.run[data-status="completed"]').waitFor({ timeout: 20_000 });
   const outputs = JSON.parse(await page.locator('[data-json="run-outputs"]').getAttribute('data-value'));
   assert.deepEqual(outputs, { greeting: 'Hello, Playground!', letters: 15 });
+
+  // Versions, and the diff between the last two.
+  const doc = JSON.parse(readFileSync(join(repo, 'examples', 'chat.json'), 'utf8'));
+  doc.nodes.find((n) => n.id === 'llm').config.system = 'Answer in French.';
+  const v2 = await srv.rest(devToken, 'PUT', '/v1/spells/chat', doc);
+  await page.goto(`${srv.url}/#/spells/chat`);
+  await page.locator('#versions tr[data-version="2"]').waitFor();
+  assert.match(await page.textContent('#versions tr[data-version="2"]'), new RegExp(v2.hash));
+  await page.locator('#spell-diff').waitFor();
+  const removed = await page.locator('#spell-diff .diff-removed').allTextContents();
+  const added = await page.locator('#spell-diff .diff-added').allTextContents();
+  assert.equal(removed.length, 1, removed.join('\n'));
+  assert.match(removed[0], /Answer in one sentence/);
+  assert.equal(added.length, 1, added.join('\n'));
+  assert.match(added[0], /Answer in French/);
+  await shot('spell-versions');
 });
 
 test('usage: tokens per day by spell, as a chart, with totals', { timeout: 30_000 }, async (t) => {
