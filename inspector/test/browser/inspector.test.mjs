@@ -126,7 +126,7 @@ test('a pasted token signs in too', { timeout: 30_000 }, async (t) => {
   await other.close();
   // Signing out in that tab forgot the shared session; sign in again here.
   await page.reload();
-  if (await page.locator('#dev-sign-in').count()) await page.click('#dev-sign-in');
+  await page.locator('#dev-sign-in').click();
   await page.locator('#who').waitFor();
 });
 
@@ -314,6 +314,23 @@ test("a user does not see another user's runs", { timeout: 30_000 }, async (t) =
   await err.waitFor();
   assert.match(await err.textContent(), /another user|forbidden|may not/i);
   assert.equal(await page.evaluate(() => document.querySelector('#graph')?.cy?.nodes().length ?? 0), 0, "nothing of bob's run is drawn");
+
+  // An analyst sees everyone's runs, with a user column and filter.
+  const analyst = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const ap = await analyst.newPage();
+  await ap.goto(srv.url + '/');
+  await ap.fill('#token', await srv.token('ana', { roles: ['analyst'] }));
+  await ap.click('button[type=submit]');
+  await ap.locator(`tr[data-run="${bobs.runId}"]`).waitFor({ timeout: 10_000 });
+  await ap.locator(`tr[data-run="${mine.runId}"]`).waitFor();
+  assert.equal((await ap.textContent('#who')).trim(), 'ana (analyst)');
+  await ap.fill('input[name=user]', 'bob');
+  await ap.press('input[name=user]', 'Tab');
+  await ap.locator(`tr[data-run="${mine.runId}"]`).waitFor({ state: 'detached' });
+  assert.equal(await ap.locator(`tr[data-run="${bobs.runId}"]`).count(), 1);
+  await ap.goto(`${srv.url}/#/runs/${bobs.runId}`);
+  await ap.locator(`.run[data-run="${bobs.runId}"][data-status="completed"]`).waitFor();
+  await analyst.close();
 });
 
 test('the page survives a server restart: it reconnects and follows the run to its end', { timeout: 120_000 }, async (t) => {
