@@ -2,6 +2,8 @@
 import JSONFormatter from 'json-formatter-js';
 import { useEffect, useRef } from 'preact/hooks';
 
+const MAX_ATTRIBUTE = 64 * 1024;
+
 export function JSONView({ value, open = 2, label }: { value: unknown; open?: number; label?: string }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -9,5 +11,8 @@ export function JSONView({ value, open = 2, label }: { value: unknown; open?: nu
     if (!el) return;
     el.replaceChildren(new JSONFormatter(value as object, open, { hoverPreviewEnabled: true, animateOpen: false, animateClose: false }).render());
   }, [value, open]);
-  return <div class="json" data-json={label} data-value={JSON.stringify(value ?? null)} ref={ref} />;
+  // The value as text for tests and copying, unless it is large (the tree
+  // renders lazily; a copy in an attribute would not).
+  const text = JSON.stringify(value ?? null) ?? 'null';
+  return <div class="json" data-json={label} data-value={text.length <= MAX_ATTRIBUTE ? text : undefined} ref={ref} />;
 }
