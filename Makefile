@@ -1,5 +1,6 @@
 # Grimoire — build, run, test.
-#   make run    build and start the server with embedded defaults and the demo spell
+#   make run    build and start the server with embedded defaults and the demo spell;
+#               it prints the inspector page's address (http://127.0.0.1:8080/)
 #   make test   install/start what the tests need, then run every test (with -race)
 #   make bench  run the benchmarks behind docs/benchmarks.md
 #   make sdk    build client-sdk/js and pack it: bin/grimoire-run-client-VERSION.tgz (npm install that file)
@@ -51,6 +52,7 @@ sdk: client-sdk/js/node_modules/.package-lock.json
 
 test-js:
 	@if [ -f client-sdk/js/package.json ]; then cd client-sdk/js && npm test; fi
+	cd inspector && npm test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.out

@@ -84,6 +84,8 @@ type envOptions struct {
 	// tool the embedded defaults: the local embedder and a vector index
 	// in a temporary directory (env.Knowledge).
 	Knowledge bool
+	// DevSignIn turns on /v1/dev/sign-in, signing with the test secret.
+	DevSignIn string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -167,6 +169,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	if o.Knowledge {
 		srvOpts.Knowledge = &svcs
+	}
+	if o.DevSignIn != "" {
+		srvOpts.DevSignIn = &server.DevSignIn{Secret: secret, User: o.DevSignIn}
 	}
 	srv, err := server.New(srvOpts)
 	if err != nil {

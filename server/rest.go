@@ -16,6 +16,7 @@ import (
 	"github.com/grimoire-run/grimoire/graph"
 	spellsmodel "github.com/grimoire-run/grimoire/projections/spells"
 	"github.com/grimoire-run/grimoire/server/auth"
+	"github.com/grimoire-run/grimoire/server/inspector"
 	"github.com/grimoire-run/grimoire/server/protocol"
 	"github.com/grimoire-run/grimoire/server/runs"
 )
@@ -68,13 +69,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/spells", s.authenticated(s.handleListSpells))
 	mux.HandleFunc("POST /v1/spells/{id}/runs", s.authenticated(s.handleRunSpell))
 	mux.HandleFunc("GET /v1/spells/{id}/state", s.authenticated(s.handleGetSpellState))
+	mux.HandleFunc("GET /v1/spells/{id}/versions", s.authenticated(s.handleSpellVersions))
 	mux.HandleFunc("GET /v1/runs/{id}", s.authenticated(s.handleGetRun))
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
 	mux.HandleFunc("POST /v1/runs/{id}/answers", s.authenticated(s.handleAnswer))
 	mux.Handle("/mcp", s.authenticated(s.mcp.ServeHTTP))
 	s.analystRoutes(mux)
+	s.devSignInRoutes(mux)
+	mux.Handle("/inspector/", inspector.FileHandler()) // inspector.Prefix
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && inspector.WantsPage(r) {
+			inspector.ServePage(w, r)
+			return
+		}
 		if r.URL.Path == "/" {
 			writeJSON(w, http.StatusOK, map[string]string{"service": "grimoire", "api": "/openapi.json", "socket": "/socket.io/"})
 			return
@@ -208,6 +216,27 @@ func (s *Server) handleListSpells(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"spells": out})
+}
+
+// handleSpellVersions: GET /v1/spells/{id}/versions, every saved version
+// (number, content hash, who saved it, when), oldest first; a version's
+// document is GET /v1/spells/{id}?hash=.
+func (s *Server) handleSpellVersions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sp, ok := s.opts.Spells.Get(id)
+	if !ok {
+		s.writeError(w, r, notFound(fmt.Sprintf("no spell %q", id)))
+		return
+	}
+	if !mayRead(identityOf(r), sp.Owner, sp.Sharing) {
+		s.writeError(w, r, forbidden(fmt.Sprintf("spell %q belongs to another user", id)))
+		return
+	}
+	versions := sp.Versions
+	if versions == nil {
+		versions = []spellsmodel.Version{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"spellId": sp.ID, "deleted": sp.Deleted, "versions": versions})
 }
 
 type runRequestBody struct {

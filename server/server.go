@@ -95,6 +95,9 @@ type Options struct {
 	// Knowledge answers the MCP tool search_knowledge; without it the
 	// tool answers that no knowledge service is configured.
 	Knowledge KnowledgeSearch
+	// DevSignIn, when set, serves /v1/dev/sign-in: tokens for a local user
+	// without a token (see DevSignIn; only for a development server).
+	DevSignIn *DevSignIn
 }
 
 // Server serves REST, SSE and Socket.IO.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -145,7 +144,7 @@ func (f *remoteFlags) connect(ctx context.Context, env *cliEnv, dataFlag string)
 		tok = env.getenv(envToken)
 	}
 	if tok == "" {
-		if !loopbackHost(parsed.Hostname()) {
+		if !auth.LoopbackHost(parsed.Hostname()) {
 			return nil, fmt.Errorf("the server at %s is not on this machine: pass --token or set %s", u, envToken)
 		}
 		secret, err := auth.LoadSecret(dir)
@@ -171,14 +170,6 @@ func (f *remoteFlags) connect(ctx context.Context, env *cliEnv, dataFlag string)
 		return nil, err
 	}
 	return &remote{Client: c, url: u, token: tok}, nil
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // localOnly refuses a flag that works only with the data directory open.

@@ -211,6 +211,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	if rt.Inference != nil {
 		opts.Inference = rt.Inference
 	}
+	if opts.DevSignIn, err = devSignIn(env, rt.DataDir, *addr); err != nil {
+		return fail(env, err)
+	}
 	if !*noDemo {
 		spell, _, err := graph.ParseSpell(demoSpell)
 		if err != nil {
@@ -247,11 +250,12 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 		defer removeServerFile()
 	}
 	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
+  inspector: %s/%s
   REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
   Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])
   MCP:       %s/mcp          (Streamable HTTP, the same tokens; stdio: grimoire mcp)
   token:     grimoire token create --user alice [--role analyst] [--ttl 24h] --data %s
-`, url, rt.StoreKind, rt.DataDir, url, url, url, url, rt.DataDir)
+`, url, rt.StoreKind, rt.DataDir, url, signInNote(opts.DevSignIn), url, url, url, url, rt.DataDir)
 	if !*noDemo {
 		fmt.Fprintf(env.stderr, "  demo:      curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"inputs\":{\"name\":\"Ada\"}}' '%s/v1/spells/demo/runs?mode=sync'\n", url)
 	}
@@ -259,6 +263,35 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 		return fail(env, err)
 	}
 	return 0
+}
+
+// devSignIn is the inspector page's "sign in as …" for a server that is a
+// developer's own: listening on loopback, with the secret generated into
+// its data directory and no other key. Anywhere else it is nil and the page
+// asks for a token. The user is the CLI's (GRIMOIRE_USER, default cli), so
+// the page shows the runs that the CLI starts through this server.
+func devSignIn(env *cliEnv, dataDir, addr string) (*server.DevSignIn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !auth.LoopbackHost(host) || !auth.SecretIsGenerated() ||
+		env.getenv(envJWTPublicKeys) != "" || env.getenv(envJWKSURL) != "" {
+		return nil, nil
+	}
+	secret, err := auth.LoadOrCreateSecret(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	user := env.getenv(envCLIUser)
+	if user == "" {
+		user = "cli"
+	}
+	return &server.DevSignIn{Secret: secret, User: user}, nil
+}
+
+func signInNote(d *server.DevSignIn) string {
+	if d == nil {
+		return "   (sign in with a token)"
+	}
+	return "   (development server: sign in as " + d.User + ")"
 }
 
 // newVerifier accepts tokens signed with the HS256 secret (GRIMOIRE_JWT_SECRET

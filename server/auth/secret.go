@@ -99,3 +99,11 @@ func readSecret(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// SecretIsGenerated reports whether LoadOrCreateSecret uses the secret it
+// generates into the data directory (GRIMOIRE_JWT_SECRET is unset): a
+// development setup, where the machine's user is the only one.
+func SecretIsGenerated() bool {
+	v, ok := os.LookupEnv(SecretEnv)
+	return !ok || v == ""
+}
