@@ -85,15 +85,14 @@ type conn struct {
 	inBusy   bool
 	inSealed bool
 	requests int // queued requests (not connect/disconnect)
-	tokens   float64
-	last     time.Time
+	rate     tokenBucket
 }
 
 func newConn(s *Server, l wire.Link, id auth.Identity) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		srv: s, id: newID(), link: l, ident: id, ctx: ctx, cancel: cancel,
-		rooms: map[string]struct{}{}, tokens: float64(s.opts.RateBurst), last: time.Now(),
+		rooms: map[string]struct{}{}, rate: fullBucket(s.opts.RateBurst, time.Now()),
 	}
 }
 
@@ -258,19 +257,11 @@ func (c *conn) Receive(req wire.Request) {
 	c.inMu.Unlock()
 }
 
-// allowLocked is a token bucket: RateBurst tokens, refilled at RatePerSecond.
+// allowLocked spends one of the connection's RateBurst request tokens,
+// refilled at RatePerSecond.
 func (c *conn) allowLocked(now time.Time) bool {
-	o := &c.srv.opts
-	c.tokens += now.Sub(c.last).Seconds() * o.RatePerSecond
-	if max := float64(o.RateBurst); c.tokens > max {
-		c.tokens = max
-	}
-	c.last = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
+	ok, _ := c.rate.take(now, c.srv.opts.RatePerSecond, c.srv.opts.RateBurst)
+	return ok
 }
 
 func (c *conn) reject(req wire.Request, code, msg string) {

@@ -57,7 +57,19 @@ type Options struct {
 	// SendQueue: events queued for one connection that has not read them
 	// yet; beyond, the connection is closed ("slow_consumer"). Default 4096.
 	SendQueue int
-	Logger    *slog.Logger
+	// HandshakesPerSecond and HandshakeBurst: requests without a valid
+	// token one client address may make (token bucket); beyond, they are
+	// answered HTTP 429 with Retry-After (rate_limited) until the bucket
+	// refills. Authenticated requests are not counted. Defaults 5/s and 20.
+	HandshakesPerSecond float64
+	HandshakeBurst      int
+	// MaxSocketsPerUser: sockets one user may hold open at once, over both
+	// generations; one more gets connect_error too_many_sockets. Default 64.
+	MaxSocketsPerUser int
+	// ConnectTimeout: an Engine.IO 4 connection must connect its namespace
+	// (send its Socket.IO CONNECT) within it, or is closed. Default 10s.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -94,6 +106,18 @@ func (o *Options) defaults() error {
 	if o.SendQueue <= 0 {
 		o.SendQueue = 4096
 	}
+	if o.HandshakesPerSecond <= 0 {
+		o.HandshakesPerSecond = 5
+	}
+	if o.HandshakeBurst <= 0 {
+		o.HandshakeBurst = 20
+	}
+	if o.MaxSocketsPerUser <= 0 {
+		o.MaxSocketsPerUser = 64
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -127,6 +151,9 @@ type Server struct {
 	v3   *eio3.Server
 	v4   *eio4.Server
 
+	refusals *refusalLimiter
+	sockets  *userSockets
+
 	hmu          sync.RWMutex
 	handlers     map[string]Handler
 	onConnect    []func(ctx context.Context, c Conn)
@@ -150,6 +177,8 @@ func New(opts Options) (*Server, error) {
 		handlers: map[string]Handler{},
 		conns:    map[string]*conn{},
 		rooms:    map[string]map[*conn]struct{}{},
+		refusals: newRefusalLimiter(opts.HandshakesPerSecond, opts.HandshakeBurst),
+		sockets:  &userSockets{max: opts.MaxSocketsPerUser, open: map[string]int{}},
 	}
 	limits := wire.Limits{MaxMessageBytes: opts.MaxMessageBytes, HardMaxBytes: opts.HardMaxBytes}
 	var err error
@@ -162,7 +191,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.v4, err = eio4.New(eio4.Options{
 		Core: s, Limits: limits, PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout,
-		AllowedOrigins: opts.AllowedOrigins, Logger: opts.Logger,
+		AllowedOrigins: opts.AllowedOrigins, ConnectTimeout: opts.ConnectTimeout, Logger: opts.Logger,
 	})
 	if err != nil {
 		s.v3.Close()
@@ -233,8 +262,20 @@ func writeError(w http.ResponseWriter, status int, e *Error) {
 
 // Authenticate implements wire.Core: the token comes from the v4 `auth`
 // payload ({"token": "..."}), the `token` query parameter, or an
-// `Authorization: Bearer` header, in that order.
+// `Authorization: Bearer` header, in that order. Every failure counts
+// against the client address's HandshakesPerSecond; past it the answer is
+// rate_limited.
 func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Identity, error) {
+	id, err := s.authenticate(ctx, h)
+	if err != nil {
+		if limited := s.refusals.refused(h.RemoteAddr, time.Now()); limited != nil {
+			return auth.Identity{}, limited
+		}
+	}
+	return id, err
+}
+
+func (s *Server) authenticate(ctx context.Context, h wire.Handshake) (auth.Identity, error) {
 	tok := tokenOf(h)
 	id, err := s.opts.Verifier.Verify(ctx, tok)
 	if err == nil {
@@ -245,7 +286,7 @@ func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Ident
 	}
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return auth.Identity{}, &Error{Code: CodeTokenMissing, Message: "no token: pass auth {token}, the token query parameter, or an Authorization: Bearer header"}
+		return auth.Identity{}, &Error{Code: CodeTokenMissing, Message: "no token: pass the token query parameter or an Authorization: Bearer header on every request (socket.io-client v3/v4: query: {token}; the auth payload alone is not enough, see docs/protocol.md)"}
 	case errors.Is(err, auth.ErrTokenExpired):
 		return auth.Identity{}, &Error{Code: CodeTokenExpired, Message: "token expired: get a new one"}
 	default:
@@ -253,6 +294,9 @@ func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Ident
 		return auth.Identity{}, &Error{Code: CodeTokenInvalid, Message: "token invalid"}
 	}
 }
+
+// Admit implements wire.Core: at most MaxSocketsPerUser sockets per user.
+func (s *Server) Admit(id auth.Identity) (func(), error) { return s.sockets.admit(id) }
 
 func tokenOf(h wire.Handshake) string {
 	if len(h.Auth) > 0 {
