@@ -51,6 +51,8 @@ const (
 	envHandshakeRate  = "GRIMOIRE_HANDSHAKES_PER_SECOND"
 	envHandshakeBurst = "GRIMOIRE_HANDSHAKE_BURST"
 	envConnectTimeout = "GRIMOIRE_SOCKET_CONNECT_TIMEOUT"
+	envConnectRate    = "GRIMOIRE_SOCKET_CONNECTS_PER_SECOND"
+	envConnectBurst   = "GRIMOIRE_SOCKET_CONNECT_BURST"
 )
 
 // serveEnv is every environment variable serve reads, for `serve -h`.
@@ -73,6 +75,7 @@ var serveEnv = []struct{ name, about string }{
 	{envMaxConns, "connections one client address may hold open (default 2048)"},
 	{envMaxSockets, "sockets one user may hold open at once (default 64)"},
 	{envHandshakeRate + ", " + envHandshakeBurst, "socket requests without a valid token one address may make per second, and in a burst; beyond, HTTP 429 (default 5 and 20)"},
+	{envConnectRate + ", " + envConnectBurst, "new sockets one user may open per second, and in a burst; beyond, HTTP 429 (default 5 and 30)"},
 	{envConnectTimeout, "how long a socket has to connect its namespace after its Engine.IO handshake (default 10s)"},
 	{envEventStore, "EventStoreDB instead of the embedded log (esdb://host:2113?tls=false)"},
 	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
@@ -133,7 +136,7 @@ func serveSocketOptions(env *cliEnv) (socket.Options, error) {
 	for _, c := range []struct {
 		name string
 		into *int
-	}{{envMaxSockets, &o.MaxSocketsPerUser}, {envHandshakeBurst, &o.HandshakeBurst}} {
+	}{{envMaxSockets, &o.MaxSocketsPerUser}, {envHandshakeBurst, &o.HandshakeBurst}, {envConnectBurst, &o.ConnectBurst}} {
 		if v := env.getenv(c.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -142,12 +145,17 @@ func serveSocketOptions(env *cliEnv) (socket.Options, error) {
 			*c.into = n
 		}
 	}
-	if v := env.getenv(envHandshakeRate); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(r > 0) || r > 1e6 {
-			return o, fmt.Errorf("%s=%q: want a positive number of handshakes per second, such as 5", envHandshakeRate, v)
+	for _, c := range []struct {
+		name string
+		into *float64
+	}{{envHandshakeRate, &o.HandshakesPerSecond}, {envConnectRate, &o.ConnectsPerSecond}} {
+		if v := env.getenv(c.name); v != "" {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(r > 0) || r > 1e6 {
+				return o, fmt.Errorf("%s=%q: want a positive number per second, such as 5", c.name, v)
+			}
+			*c.into = r
 		}
-		o.HandshakesPerSecond = r
 	}
 	if v := env.getenv(envConnectTimeout); v != "" {
 		d, err := time.ParseDuration(v)

@@ -86,6 +86,7 @@ type conn struct {
 	inSealed bool
 	requests int // queued requests (not connect/disconnect)
 	rate     tokenBucket
+	limited  int // requests refused for the rate since the last one served
 }
 
 func newConn(s *Server, l wire.Link, id auth.Identity) *conn {
@@ -243,10 +244,19 @@ func (c *conn) Receive(req wire.Request) {
 		return
 	}
 	if !c.allowLocked(time.Now()) {
+		c.limited++
+		flooding := c.limited > c.srv.floodLimit()
 		c.inMu.Unlock()
+		if flooding {
+			// Answering every request of a client that ignores the
+			// refusals costs the server as much as serving it.
+			c.closeWith(&Error{Code: CodeRateLimited, Message: fmt.Sprintf("%d requests refused for the rate in a row: reconnect and stay under %g per second", c.srv.floodLimit(), c.srv.opts.RatePerSecond)}, true)
+			return
+		}
 		c.reject(req, CodeRateLimited, fmt.Sprintf("more than %g requests per second: slow down", c.srv.opts.RatePerSecond))
 		return
 	}
+	c.limited = 0
 	if c.requests >= c.srv.opts.MaxPending {
 		c.inMu.Unlock()
 		c.reject(req, CodeOverloaded, fmt.Sprintf("%d requests already waiting on this connection", c.requests))

@@ -19,7 +19,9 @@ import (
 // read gate in eio4 a CONNECT that wins that race was dropped and the client
 // waited forever for its connect. Every attempt must be answered.
 func TestWebsocketConnectRightAfterOpen(t *testing.T) {
-	ts := newTestServer(t, socket.Options{})
+	// One user connects 300 times in a row: past the default per-user
+	// connect rate.
+	ts := newTestServer(t, socket.Options{ConnectsPerSecond: 1000, ConnectBurst: 1000})
 	u, err := url.Parse(ts.URL)
 	if err != nil {
 		t.Fatal(err)

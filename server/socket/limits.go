@@ -38,17 +38,13 @@ func (b *tokenBucket) take(now time.Time, rate float64, burst int) (ok bool, wai
 	return true, 0
 }
 
-// maxTrackedAddrs bounds the addresses the refusal limiter remembers; past
-// it, addresses whose bucket has refilled are forgotten (a full bucket is
-// the same as no entry).
-const maxTrackedAddrs = 16384
+// maxTrackedKeys bounds the keys a keyedBuckets remembers; past it, keys
+// whose bucket has refilled are forgotten (a full bucket is the same as no
+// entry).
+const maxTrackedKeys = 16384
 
-// refusalLimiter counts failed authentications per client address: each
-// one spends a token, and once an address has none its next failures are
-// answered with rate_limited (HTTP 429 and Retry-After) instead of a
-// token error. A client that authenticates is never counted, so a user
-// behind the same address as a flood still connects.
-type refusalLimiter struct {
+// keyedBuckets is one token bucket per key (a client address, a user).
+type keyedBuckets struct {
 	rate  float64
 	burst int
 
@@ -56,43 +52,66 @@ type refusalLimiter struct {
 	buckets map[string]*tokenBucket
 }
 
-func newRefusalLimiter(rate float64, burst int) *refusalLimiter {
-	return &refusalLimiter{rate: rate, burst: burst, buckets: map[string]*tokenBucket{}}
+func newKeyedBuckets(rate float64, burst int) *keyedBuckets {
+	return &keyedBuckets{rate: rate, burst: burst, buckets: map[string]*tokenBucket{}}
 }
 
-// refused records one failed authentication from remote; it returns a
-// rate_limited error once the address is over its rate, else nil.
-func (l *refusalLimiter) refused(remote string, now time.Time) *Error {
-	host := hostOf(remote)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[host]
+// take spends one of key's tokens; when there is none it reports how long
+// until one.
+func (k *keyedBuckets) take(key string, now time.Time) (ok bool, wait time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b := k.buckets[key]
 	if b == nil {
-		if len(l.buckets) >= maxTrackedAddrs {
-			l.forgetRefilledLocked(now)
+		if len(k.buckets) >= maxTrackedKeys {
+			k.forgetRefilledLocked(now)
 		}
-		nb := fullBucket(l.burst, now)
+		nb := fullBucket(k.burst, now)
 		b = &nb
-		l.buckets[host] = b
+		k.buckets[key] = b
 	}
-	ok, wait := b.take(now, l.rate, l.burst)
-	if ok {
-		return nil
-	}
-	return &Error{
-		Code:       CodeRateLimited,
-		Message:    fmt.Sprintf("more than %g unauthenticated handshakes per second from %s: wait %v and connect with a valid token", l.rate, host, wait.Round(time.Millisecond)),
-		RetryAfter: wait,
+	return b.take(now, k.rate, k.burst)
+}
+
+func (k *keyedBuckets) forgetRefilledLocked(now time.Time) {
+	for key, b := range k.buckets {
+		b.refill(now, k.rate, k.burst)
+		if b.tokens >= float64(k.burst) {
+			delete(k.buckets, key)
+		}
 	}
 }
 
-func (l *refusalLimiter) forgetRefilledLocked(now time.Time) {
-	for host, b := range l.buckets {
-		b.refill(now, l.rate, l.burst)
-		if b.tokens >= float64(l.burst) {
-			delete(l.buckets, host)
+// refused records one failed authentication from remote: each spends one
+// of the address's HandshakesPerSecond tokens, and once it has none its
+// next failures are answered rate_limited (HTTP 429 and Retry-After)
+// instead of a token error. A client that authenticates is never counted,
+// so a user behind the same address as a flood still connects.
+func (s *Server) refused(remote string, now time.Time) *Error {
+	host := hostOf(remote)
+	if ok, wait := s.refusals.take(host, now); !ok {
+		return &Error{
+			Code:       CodeRateLimited,
+			Message:    fmt.Sprintf("more than %g unauthenticated handshakes per second from %s: wait %v and connect with a valid token", s.opts.HandshakesPerSecond, host, wait.Round(time.Millisecond)),
+			RetryAfter: wait,
 		}
 	}
+	return nil
+}
+
+// Opening implements wire.Core: each new session of a user spends one of
+// their ConnectsPerSecond tokens, so that a user cannot make the server
+// open sessions as fast as they can ask (a socket cut off for flooding
+// that reconnects at once).
+func (s *Server) Opening(id auth.Identity) error {
+	if ok, wait := s.opens.take(id.User, time.Now()); !ok {
+		return &Error{
+			Code:       CodeRateLimited,
+			Message:    fmt.Sprintf("more than %g new sockets per second for user %q: wait %v", s.opts.ConnectsPerSecond, id.User, wait.Round(time.Millisecond)),
+			RetryAfter: wait,
+		}
+	}
+	return nil
 }
 
 func hostOf(remote string) string {

@@ -48,7 +48,9 @@ type Options struct {
 	HardMaxBytes int64
 	// RatePerSecond and RateBurst: requests a connection may send (token
 	// bucket). Beyond, a request gets an error ack ("rate_limited") without
-	// reaching its handler. Defaults 20/s and 40.
+	// reaching its handler, and a connection that goes on sending (4×
+	// RateBurst refused requests in a row, at least 100) is closed (closing
+	// {code: "rate_limited"}). Defaults 20/s and 40.
 	RatePerSecond float64
 	RateBurst     int
 	// MaxPending: requests queued on one connection while its handlers run;
@@ -63,6 +65,11 @@ type Options struct {
 	// refills. Authenticated requests are not counted. Defaults 5/s and 20.
 	HandshakesPerSecond float64
 	HandshakeBurst      int
+	// ConnectsPerSecond and ConnectBurst: new sockets (Engine.IO sessions)
+	// one user may open (token bucket); beyond, the handshake is answered
+	// HTTP 429 rate_limited with Retry-After. Defaults 5/s and 30.
+	ConnectsPerSecond float64
+	ConnectBurst      int
 	// MaxSocketsPerUser: sockets one user may hold open at once, over both
 	// generations; one more gets connect_error too_many_sockets. Default 64.
 	MaxSocketsPerUser int
@@ -112,6 +119,12 @@ func (o *Options) defaults() error {
 	if o.HandshakeBurst <= 0 {
 		o.HandshakeBurst = 20
 	}
+	if o.ConnectsPerSecond <= 0 {
+		o.ConnectsPerSecond = 5
+	}
+	if o.ConnectBurst <= 0 {
+		o.ConnectBurst = 30
+	}
 	if o.MaxSocketsPerUser <= 0 {
 		o.MaxSocketsPerUser = 64
 	}
@@ -151,7 +164,8 @@ type Server struct {
 	v3   *eio3.Server
 	v4   *eio4.Server
 
-	refusals *refusalLimiter
+	refusals *keyedBuckets // failed authentications, by client address
+	opens    *keyedBuckets // new sessions, by user
 	sockets  *userSockets
 
 	hmu          sync.RWMutex
@@ -177,7 +191,8 @@ func New(opts Options) (*Server, error) {
 		handlers: map[string]Handler{},
 		conns:    map[string]*conn{},
 		rooms:    map[string]map[*conn]struct{}{},
-		refusals: newRefusalLimiter(opts.HandshakesPerSecond, opts.HandshakeBurst),
+		refusals: newKeyedBuckets(opts.HandshakesPerSecond, opts.HandshakeBurst),
+		opens:    newKeyedBuckets(opts.ConnectsPerSecond, opts.ConnectBurst),
 		sockets:  &userSockets{max: opts.MaxSocketsPerUser, open: map[string]int{}},
 	}
 	limits := wire.Limits{MaxMessageBytes: opts.MaxMessageBytes, HardMaxBytes: opts.HardMaxBytes}
@@ -260,6 +275,10 @@ func writeError(w http.ResponseWriter, status int, e *Error) {
 	json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
+// floodLimit is how many requests in a row a connection may have refused
+// for the rate before it is closed.
+func (s *Server) floodLimit() int { return max(4*s.opts.RateBurst, 100) }
+
 // Authenticate implements wire.Core: the token comes from the v4 `auth`
 // payload ({"token": "..."}), the `token` query parameter, or an
 // `Authorization: Bearer` header, in that order. Every failure counts
@@ -268,7 +287,7 @@ func writeError(w http.ResponseWriter, status int, e *Error) {
 func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Identity, error) {
 	id, err := s.authenticate(ctx, h)
 	if err != nil {
-		if limited := s.refusals.refused(h.RemoteAddr, time.Now()); limited != nil {
+		if limited := s.refused(h.RemoteAddr, time.Now()); limited != nil {
 			return auth.Identity{}, limited
 		}
 	}

@@ -290,3 +290,38 @@ func TestConnectTimeoutClosesSilentSession(t *testing.T) {
 	}
 	t.Logf("session closed %v after its handshake", time.Since(start))
 }
+
+// A user opens at most ConnectBurst sessions at once and ConnectsPerSecond
+// after that: a socket cut off for flooding cannot come back as fast as it
+// likes. Other users are not affected.
+func TestConnectsPerUserRateLimited(t *testing.T) {
+	ts := newTestServer(t, socket.Options{ConnectsPerSecond: 1, ConnectBurst: 3})
+	handshake := func(eio, user string) (int, string, string) {
+		t.Helper()
+		resp, err := http.Get(fmt.Sprintf("%s/socket.io/?EIO=%s&transport=polling&token=%s", ts.URL, eio, token(t, user, time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
+	}
+	for i, eio := range []string{"4", "3", "4"} {
+		if status, _, body := handshake(eio, "alice"); status != http.StatusOK {
+			t.Fatalf("handshake %d (EIO %s): HTTP %d %s", i+1, eio, status, body)
+		}
+	}
+	for _, eio := range []string{"4", "3"} {
+		status, retry, body := handshake(eio, "alice")
+		if status != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, socket.CodeRateLimited) {
+			t.Fatalf("fourth handshake (EIO %s): HTTP %d Retry-After %q %s, want 429 rate_limited", eio, status, retry, body)
+		}
+	}
+	if status, _, body := handshake("4", "bob"); status != http.StatusOK {
+		t.Fatalf("bob: HTTP %d %s", status, body)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if status, _, body := handshake("4", "alice"); status != http.StatusOK {
+		t.Fatalf("alice a second later: HTTP %d %s", status, body)
+	}
+}

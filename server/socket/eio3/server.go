@@ -178,6 +178,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handshake.Add(1)
 	s.mu.Unlock()
+	if err := s.opts.Core.Opening(id); err != nil {
+		s.handshake.Done()
+		wire.Refuse(w, http.StatusTooManyRequests, err)
+		return
+	}
 	release, err := s.opts.Core.Admit(id)
 	if err != nil {
 		s.handshake.Done()

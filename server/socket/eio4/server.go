@@ -134,6 +134,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handler.ServeHTTP(w, r)
 		return
 	}
+	if err := s.opts.Core.Opening(id); err != nil {
+		s.refuse(w, r, http.StatusTooManyRequests, err)
+		return
+	}
 	r = r.WithContext(context.WithValue(r.Context(), ownerKey{}, id))
 	w, r = gateHandshake(w, r)
 	s.handler.ServeHTTP(w, r)

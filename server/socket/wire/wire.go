@@ -85,6 +85,10 @@ type Core interface {
 	// Authenticate checks a handshake. An error is shown to the client: a
 	// *Error keeps its code, anything else reads as "unauthorized".
 	Authenticate(ctx context.Context, h Handshake) (auth.Identity, error)
+	// Opening is asked before an authenticated handshake creates a session
+	// (an Engine.IO session id); an error (a *Error, rate_limited with a
+	// RetryAfter) refuses the handshake.
+	Opening(id auth.Identity) error
 	// Admit takes one of the user's socket slots for a client about to
 	// connect; an error (a *Error) is the client's refusal. The adapter
 	// calls release exactly once when that client is gone, or when it
