@@ -447,6 +447,22 @@ func (l *link) Disconnect() error {
 	return err
 }
 
+// abortFlush is how long Abort leaves the library's websocket writer to
+// send what was written before it closes the session (closing it at once
+// drops the last frames).
+const abortFlush = 100 * time.Millisecond
+
+// Abort implements wire.Link: DISCONNECT, then the session is closed
+// after abortFlush, whatever the transport.
+func (l *link) Abort() error {
+	var err error
+	l.disconnect.Do(func() {
+		err = l.write([]byte{typeDisconnect})
+		time.AfterFunc(abortFlush, l.close)
+	})
+	return err
+}
+
 // closeWait bounds how long close defers to a write in progress: one
 // waiting for a long-poll that will not come must not hold the session.
 const closeWait = time.Second

@@ -381,6 +381,23 @@ func (l *link) Disconnect() error {
 
 const disconnectGrace = 2 * time.Second
 
+// abortFlush is how long Abort leaves the transport to send what was
+// written before it closes the connection (closing at once drops it).
+const abortFlush = 100 * time.Millisecond
+
+// Abort implements wire.Link: DISCONNECT, then the Engine.IO connection
+// is closed after abortFlush, whether the client hung up or not.
+func (l *link) Abort() error {
+	conn := l.sock.Conn()
+	l.sock.Disconnect(false)
+	time.AfterFunc(abortFlush, func() {
+		if conn.ReadyState() == "open" {
+			conn.Close(true)
+		}
+	})
+	return nil
+}
+
 func (l *link) open() {
 	sess, err := l.srv.opts.Core.Open(l, l.id)
 	if err != nil {

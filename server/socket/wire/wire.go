@@ -69,6 +69,10 @@ type Link interface {
 	// not reconnect, and closes the transport. The adapter then reports
 	// Session.Closed.
 	Disconnect() error
+	// Abort sends DISCONNECT and closes the transport at once, without
+	// waiting for the client to hang up or to read what is queued: for a
+	// client that floods. The adapter then reports Session.Closed.
+	Abort() error
 }
 
 // Session is Core's side of one connection.
