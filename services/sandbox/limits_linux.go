@@ -21,6 +21,10 @@ const addressSpaceSlack = 256 << 20
 // worker weighs about a tenth of a normal process to the scheduler.
 const workerNice = 10
 
+// lowerChildPriority renices a worker's first thread as soon as it is
+// started (the threads it starts inherit it); best effort.
+func lowerChildPriority(pid int) { _ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, workerNice) }
+
 // lowerPriority renices every thread of this process (on Linux niceness
 // is per thread; threads started later inherit their creator's).
 func lowerPriority() error {
