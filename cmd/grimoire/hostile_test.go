@@ -25,6 +25,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/grimoire-run/grimoire/internal/benchstat"
 	"github.com/grimoire-run/grimoire/server/auth"
 )
 
@@ -256,17 +257,14 @@ func (v *victim) measure(t *testing.T, stop context.Context, n int) []time.Durat
 	return lat
 }
 
-func p99(lat []time.Duration) time.Duration {
+func percentile(lat []time.Duration, p float64) time.Duration {
 	s := slices.Clone(lat)
 	slices.Sort(s)
-	return s[(len(s)*99)/100]
+	return benchstat.Percentile(s, p)
 }
 
-func p50(lat []time.Duration) time.Duration {
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
+func p99(lat []time.Duration) time.Duration { return percentile(lat, 0.99) }
+func p50(lat []time.Duration) time.Duration { return percentile(lat, 0.50) }
 
 // minSamples: a victim whose runs wait behind the attack (its Code nodes
 // queue for the sandbox) still measures this many per window.
