@@ -41,6 +41,12 @@ func TypeOf(payload any) string {
 		return TypeRunFailed
 	case RunCancelled, *RunCancelled:
 		return TypeRunCancelled
+	case RunWaiting, *RunWaiting:
+		return TypeRunWaiting
+	case RunAnswered, *RunAnswered:
+		return TypeRunAnswered
+	case RunPaused, *RunPaused:
+		return TypeRunPaused
 	case SpellSaved, *SpellSaved:
 		return TypeSpellSaved
 	case SpellDeleted, *SpellDeleted:
@@ -114,6 +120,12 @@ func Decode(e RecordedEvent) (any, error) {
 		v, err = decodeAs[RunFailed](e.Data)
 	case TypeRunCancelled:
 		v, err = decodeAs[RunCancelled](e.Data)
+	case TypeRunWaiting:
+		v, err = decodeAs[RunWaiting](e.Data)
+	case TypeRunAnswered:
+		v, err = decodeAs[RunAnswered](e.Data)
+	case TypeRunPaused:
+		v, err = decodeAs[RunPaused](e.Data)
 	case TypeSpellSaved:
 		v, err = decodeAs[SpellSaved](e.Data)
 	case TypeSpellDeleted:

@@ -141,6 +141,9 @@ const (
 	TypeRunCompleted    = "RunCompleted"
 	TypeRunFailed       = "RunFailed"
 	TypeRunCancelled    = "RunCancelled"
+	TypeRunWaiting      = "RunWaiting"
+	TypeRunAnswered     = "RunAnswered"
+	TypeRunPaused       = "RunPaused"
 	TypeSpellSaved      = "SpellSaved"
 	TypeSpellDeleted    = "SpellDeleted"
 	TypeSpellShared     = "SpellShared"
@@ -288,6 +291,47 @@ type RunCancelled struct {
 	RunHeader
 	Reason   string        `json:"reason,omitempty"`
 	Duration time.Duration `json:"durationNs"`
+}
+
+// RunWaiting: an activation (an Ask node) waits for an answer from
+// outside the run. Its branch stopped; the activation completes when a
+// RunAnswered for the same NodeRef follows.
+type RunWaiting struct {
+	RunHeader
+	NodeRef
+	Prompt string `json:"prompt,omitempty"`
+	// Schema is the JSON Schema the answer must satisfy; nil accepts any.
+	Schema map[string]any `json:"schema,omitempty"`
+	// AnsweredBy lists the users who may answer; "*" is anyone who may
+	// see the run.
+	AnsweredBy []string `json:"answeredBy"`
+	// Deadline, when set, is when the question stops waiting: OnDeadline
+	// "timeout" answers it with TimeoutValue (RunAnswered.TimedOut),
+	// "fail" fails the node and the run.
+	Deadline     *time.Time `json:"deadline,omitempty"`
+	OnDeadline   string     `json:"onDeadline,omitempty"`
+	TimeoutValue any        `json:"timeoutValue,omitempty"`
+}
+
+// RunAnswered answers a RunWaiting (the same NodeRef): a resumed run takes
+// it as the activation's result.
+type RunAnswered struct {
+	RunHeader
+	NodeRef
+	Value any `json:"value,omitempty"`
+	// By is the user who answered; "" for the deadline.
+	By string `json:"by,omitempty"`
+	// TimedOut: nobody answered before the deadline; Value is the node's
+	// timeout value and its timeout output fires.
+	TimedOut bool `json:"timedOut,omitempty"`
+}
+
+// RunPaused: everything the run could do is done and the activations
+// listed wait for answers. The run holds nothing while paused; an answer
+// resumes it (RunResumed), on any process.
+type RunPaused struct {
+	RunHeader
+	Waiting []NodeRef `json:"waiting"`
 }
 
 // SpellSaved records a version of a spell (stream spell-<spellId>).

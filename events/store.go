@@ -209,6 +209,10 @@ var (
 	ErrStreamNotFound        = errors.New("stream not found")
 	ErrEventTooLarge         = errors.New("event too large")
 	ErrClosed                = errors.New("event store closed")
+	// ErrPruneHead: a store that supports retention (docs/retention.md)
+	// never deletes the last event of a stream, so that the stream's next
+	// append still expects the revision it always did.
+	ErrPruneHead = errors.New("the last event of a stream cannot be pruned")
 )
 
 // WrongRevisionError is returned by Append when the stream's state does not

@@ -131,14 +131,15 @@ func (a *Activation) RunSpell(ctx context.Context, sub SubRun) (*RunResult, erro
 		defer func() { l.slots <- struct{}{} }()
 	}
 	child := newRunState(ctx, r.runner, prog, RunRequest{
-		RunID:      r.req.RunID,
-		User:       r.req.User,
-		Inputs:     sub.Inputs,
-		Entry:      sub.Entry,
-		Recorded:   r.req.Recorded,
-		Cache:      r.req.Cache,
-		CacheScope: r.req.CacheScope,
-		State:      r.spellState(),
+		RunID:       r.req.RunID,
+		User:        r.req.User,
+		Inputs:      sub.Inputs,
+		Entry:       sub.Entry,
+		Recorded:    r.req.Recorded,
+		Cache:       r.req.Cache,
+		CacheScope:  r.req.CacheScope,
+		State:       r.spellState(),
+		NodeContext: r.req.NodeContext,
 	})
 	child.path = append(append([]string(nil), r.path...), a.Node.ID)
 	child.stack = append(append([]string(nil), r.stack...), prog.Spell.ID)

@@ -12,6 +12,7 @@ const (
 	NodeFailed                             // Err, Duration
 	NodeSkipped                            // Reason: the node never ran in this run
 	NodeReplayed                           // Outputs, Fired: taken from a recorded run or cache, not executed
+	NodeWaiting                            // Question: the activation waits for an answer from outside the run (see Waiting)
 )
 
 func (k NodeEventKind) String() string {
@@ -28,6 +29,8 @@ func (k NodeEventKind) String() string {
 		return "skipped"
 	case NodeReplayed:
 		return "replayed"
+	case NodeWaiting:
+		return "waiting"
 	}
 	return "unknown"
 }
@@ -35,7 +38,7 @@ func (k NodeEventKind) String() string {
 // NodeEvent is one step of one node activation.
 //
 // For each activation the observer sees Started, then zero or more Chunk,
-// then exactly one of Completed or Failed; or a single Replayed. Skipped is
+// then exactly one of Completed, Failed or Waiting; or a single Replayed. Skipped is
 // reported once per node that never ran, after the run's last activation.
 type NodeEvent struct {
 	Kind  NodeEventKind
@@ -59,6 +62,8 @@ type NodeEvent struct {
 	Duration time.Duration
 	Err      string
 	Reason   string
+	// Question is what a Waiting activation waits for.
+	Question *Question
 	// Source tells where a Replayed result came from: "resume", "cache", "replay".
 	Source string
 	// CacheKey is the activation's cache key (see Cache) on Completed and

@@ -180,8 +180,10 @@ func reteNode(key string, nm map[string]any, path string) (Node, error) {
 }
 
 // reteDeclaredPorts reads data.inputs / data.outputs: the ports a user added
-// to a node ({name, socketKey, taskType, socketType}). Entries it cannot use
-// are skipped: they are editor state, and the whole list stays in Config.
+// to a node ({name, socketKey, taskType, socketType, useSocketName}). As the
+// editors built them, a port's key is its name when useSocketName is set,
+// else its socketKey, else its name. Entries it cannot use are skipped:
+// they are editor state, and the whole list stays in Config.
 func reteDeclaredPorts(v any) []PortDecl {
 	list, ok := v.([]any)
 	if !ok {
@@ -196,7 +198,7 @@ func reteDeclaredPorts(v any) []PortDecl {
 		}
 		name, _ := m["name"].(string)
 		key, _ := m["socketKey"].(string)
-		if key == "" {
+		if byName, _ := m["useSocketName"].(bool); byName || key == "" {
 			key = name
 		}
 		if key == "" || seen[key] {

@@ -144,6 +144,23 @@ func TestReteImportEdgeCases(t *testing.T) {
 			},
 		},
 		{
+			name: "useSocketName keys a declared port by its name",
+			doc: `{"graph": {"nodes": {"1": {"id": 1, "name": "Spell", "data": {
+				"inputs": [{"name": "question", "socketKey": "a1b2", "socketType": "stringSocket", "useSocketName": true},
+				           {"name": "context", "socketKey": "c3d4", "socketType": "stringSocket"}],
+				"outputs": [{"name": "answer", "socketKey": "e5f6", "socketType": "stringSocket", "useSocketName": true}]}}}}}`,
+			check: func(t *testing.T, s *graph.Spell) {
+				n := s.Node("1")
+				wantIn := []graph.PortDecl{{Key: "question", Kind: graph.Data, Type: "string"}, {Key: "c3d4", Name: "context", Kind: graph.Data, Type: "string"}}
+				if !reflect.DeepEqual(n.Inputs, wantIn) {
+					t.Errorf("inputs %+v, want %+v", n.Inputs, wantIn)
+				}
+				if want := []graph.PortDecl{{Key: "answer", Kind: graph.Data, Type: "string"}}; !reflect.DeepEqual(n.Outputs, want) {
+					t.Errorf("outputs %+v, want %+v", n.Outputs, want)
+				}
+			},
+		},
+		{
 			name: "id falls back to name; numeric spell id",
 			doc:  `{"id": 42, "name": "n", "chain": {"nodes": {}}}`,
 			check: func(t *testing.T, s *graph.Spell) {

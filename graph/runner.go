@@ -153,6 +153,12 @@ type RunRequest struct {
 	// Write, Code); nil keeps a state in memory for this run only, starting
 	// at the spell's gameState. Sub-spells share their parent's.
 	State SpellState
+	// NodeContext, when set, is called as each activation's worker is
+	// about to run, with the activation's NodeStarted event: the worker
+	// runs under the context it returns, and done is called with the
+	// worker's error once it returned (a tracing span per activation, for
+	// example). Sub-spells use their parent's.
+	NodeContext func(ctx context.Context, e NodeEvent) (_ context.Context, done func(error))
 }
 
 // RunResult is what a finished run produced.
@@ -333,6 +339,7 @@ type runState struct {
 	fired      []string
 	err        error
 	closedBy   map[string]string // node id -> why it cannot run
+	waiting    []string          // activations that wait (see Waiting)
 
 	stateOnce sync.Once // creates req.State when the caller gave none
 }
@@ -347,6 +354,7 @@ type nodeState struct {
 	pulled      chan struct{} // data-only nodes: closed once evaluated
 	pullErr     error
 	closed      []string // data-only nodes: trigger outputs their one activation closed
+	waiting     bool     // an activation waits (see Waiting): what needs its data waits too
 }
 
 func newRunState(ctx context.Context, r *Runner, p *Program, req RunRequest) *runState {
@@ -405,6 +413,14 @@ func (st *runState) execute() (*RunResult, error) {
 		if cause := context.Cause(st.ctx); cause != nil && st.ctx.Err() != nil {
 			runErr = cause
 		}
+	}
+	st.mu.Lock()
+	waiting := st.waiting
+	st.mu.Unlock()
+	if runErr == nil && len(waiting) > 0 {
+		// Nodes not reached yet may run once the answer comes: they are
+		// not skipped.
+		return nil, &WaitingError{Nodes: waiting}
 	}
 	st.reportSkipped()
 	if runErr != nil {
@@ -598,6 +614,10 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 			st.observe(e)
 			return res, true
 		}
+		if w, ok := st.req.Recorded.(Waits); ok && w.Waits(st.path, pn.node.ID, number) {
+			st.wait(pn, ns, number)
+			return Result{}, false
+		}
 	}
 	var key string
 	recompute := st.recomputes(pn)
@@ -618,8 +638,22 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 
 	a := &Activation{Node: pn.node, Type: pn.typ, Number: number, Trigger: trigger, Inputs: inputs, State: state, run: st}
 	begin := time.Now()
-	res, err := st.work(pn, a)
+	res, err := st.work(pn, a, started)
 	dur := time.Since(begin)
+	var w *Waiting
+	if errors.As(err, &w) && st.ctx.Err() == nil {
+		waiting := base
+		waiting.Kind, waiting.Question, waiting.Duration = NodeWaiting, &w.Question, dur
+		st.observe(waiting)
+		st.wait(pn, ns, number)
+		return Result{}, false
+	}
+	if errors.Is(err, ErrWaiting) && st.ctx.Err() == nil {
+		// A sub-spell waits: so does the node that runs it (reported by
+		// the sub-spell's own node).
+		st.wait(pn, ns, number)
+		return Result{}, false
+	}
 	if err != nil {
 		failed := base
 		failed.Kind, failed.Err, failed.Duration = NodeFailed, err.Error(), dur
@@ -648,6 +682,14 @@ func (st *runState) runActivation(pn *programNode, ns *nodeState, trigger, from 
 	return res, true
 }
 
+// wait records that an activation of pn waits: its branch ends here.
+func (st *runState) wait(pn *programNode, ns *nodeState, activation int) {
+	st.mu.Lock()
+	ns.waiting = true
+	st.waiting = append(st.waiting, waitingRef(st.path, pn.node.ID, activation))
+	st.mu.Unlock()
+}
+
 // recomputes reports whether the run's Recorded asks for pn to run again
 // (a fork from it or from upstream of it), bypassing the cache.
 func (st *runState) recomputes(pn *programNode) bool {
@@ -674,14 +716,20 @@ func (st *runState) finish(pn *programNode, ns *nodeState, res Result, key strin
 	st.mu.Unlock()
 }
 
-// work calls the worker under the node timeout, turning a panic into an error.
-func (st *runState) work(pn *programNode, a *Activation) (res Result, err error) {
+// work calls the worker under the node timeout, turning a panic into an
+// error; started is the activation's NodeStarted event.
+func (st *runState) work(pn *programNode, a *Activation, started NodeEvent) (res Result, err error) {
 	timeout := st.runner.nodeTimeout()
 	if pn.typ.Timeout > 0 {
 		timeout = pn.typ.Timeout
 	}
 	ctx, cancel := context.WithTimeout(st.ctx, timeout)
 	defer cancel()
+	if hook := st.req.NodeContext; hook != nil {
+		var done func(error)
+		ctx, done = hook(ctx, started)
+		defer func() { done(err) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
@@ -740,6 +788,9 @@ func (st *runState) resolveInputs(pn *programNode, from string) (Inputs, []strin
 				return nil, nil, false
 			}
 			if !ok {
+				if st.nodeWaits(src.Node) {
+					return nil, nil, false // this branch waits with its source
+				}
 				continue
 			}
 			inputs[di.port] = append(inputs[di.port], v)
@@ -749,6 +800,12 @@ func (st *runState) resolveInputs(pn *programNode, from string) (Inputs, []strin
 		}
 	}
 	return inputs, keys, true
+}
+
+func (st *runState) nodeWaits(nodeID string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.nodes[nodeID].waiting
 }
 
 func (st *runState) pull(src PortRef) (any, string, bool) {

@@ -361,3 +361,60 @@ func BenchmarkRunnerOverhead(b *testing.B) {
 		})
 	}
 }
+
+type hookKey struct{}
+
+// Each activation's worker runs under the context NodeContext returns, and
+// its done hears the worker's error, a panic included.
+func TestNodeContextWrapsEachActivation(t *testing.T) {
+	counts := &runCounters{calls: map[string]int{}}
+	cat := newRunCatalog(counts)
+	var seen atomic.Value
+	cat["Seen"] = &graph.NodeType{Name: "Seen", Inputs: []graph.Port{tport("trigger")}, Outputs: []graph.Port{tport("trigger"), dport("seen")},
+		New: func(*graph.Node) (graph.Worker, error) {
+			return graph.WorkerFunc(func(ctx context.Context, a *graph.Activation) (graph.Result, error) {
+				seen.Store(ctx.Value(hookKey{}))
+				return graph.Result{Outputs: graph.Outputs{"seen": ctx.Value(hookKey{})}}, nil
+			}), nil
+		}}
+	s := &graph.Spell{ID: "h", Nodes: []graph.Node{
+		n("1", "Start", nil), n("2", "Seen", nil), n("4", "Panic", nil),
+	}, Edges: []graph.Edge{e("1.trigger", "2.trigger"), e("2.trigger", "4.trigger")}}
+	var mu sync.Mutex
+	ended := map[string]error{}
+	hook := func(ctx context.Context, ev graph.NodeEvent) (context.Context, func(error)) {
+		if ev.Kind != graph.NodeStarted {
+			t.Errorf("hook got a %s event", ev.Kind)
+		}
+		return context.WithValue(ctx, hookKey{}, "span of "+ev.NodeID), func(err error) {
+			mu.Lock()
+			ended[ev.NodeID] = err
+			mu.Unlock()
+		}
+	}
+	r := &graph.Runner{Catalog: cat}
+	_, err := r.Run(context.Background(), s, graph.RunRequest{RunID: "r", NodeContext: hook})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("run error %v, want the panic", err)
+	}
+	var got *graph.NodeError
+	if !errors.As(err, &got) || got.NodeID != "4" {
+		t.Fatalf("error %v names no node 4", err)
+	}
+	if got := seen.Load(); got != "span of 2" {
+		t.Errorf("the worker's context held %v, want the hook's value", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ended) != 3 {
+		t.Fatalf("done called for %v, want the 3 activations", ended)
+	}
+	for _, id := range []string{"1", "2"} {
+		if ended[id] != nil {
+			t.Errorf("node %s ended with %v", id, ended[id])
+		}
+	}
+	if ended["4"] == nil || !strings.Contains(ended["4"].Error(), "boom") {
+		t.Errorf("the panicking node's done got %v", ended["4"])
+	}
+}

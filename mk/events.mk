@@ -2,8 +2,8 @@
 # server/runs, services/postgres). Included by the top Makefile.
 #
 # `make events-deps` (part of `make test` through test-deps) makes sure the
-# PostgreSQL that services/postgres's tests and the events/figures
-# benchmarks use has the `test` database (user postgres, trust auth on
+# PostgreSQL that services/postgres's and events/postgres's tests and the
+# events/figures benchmarks use has the `test` database (user postgres, trust auth on
 # 127.0.0.1:5432; override with GRIMOIRE_TEST_POSTGRES_URL). The server
 # itself is started by `make services`. The bus tests use the NATS JetStream
 # of `make services`; no EventStoreDB is needed (the adapter's tests run
@@ -35,3 +35,6 @@ bench-events: services events-deps
 	$(GO) test -run '^$$' -bench 'Append/.*/writers=64|SubscriptionLag' -benchtime 50000x ./events/figures/
 	$(GO) test -run '^$$' -bench 'Append/.*/writers=1$$' -benchtime 5000x ./events/figures/
 	$(GO) test -run '^$$' -bench RecordingOverhead -benchtime 60x ./events/figures/
+	$(GO) test -run '^$$' -bench 'PostgresStoreAppend/.*/writers=64' -benchtime 20000x ./events/figures/
+	$(GO) test -run '^$$' -bench 'PostgresStoreAppend/.*/writers=1$$' -benchtime 3000x ./events/figures/
+	$(GO) test -run '^$$' -bench 'PostgresStoreSubscriptionLag' -benchtime 10000x ./events/figures/

@@ -1,11 +1,13 @@
 # mk/server.mk — what the tests and benchmarks of server/... need: Node.js and
-# two pinned npm packages.
+# three pinned npm packages.
 #
 #   server/socket/testdata/clients  socket.io-client 2.5.0 and 4.8.1 (the real
 #                                   editors' clients the socket and server
 #                                   tests drive, through sockettest)
 #   server/testdata/openapi         @apidevtools/swagger-parser 10.1.1 (validates
 #                                   server/openapi.json)
+#   server/testdata/mcp             @modelcontextprotocol/sdk 1.32.2 (the TypeScript
+#                                   MCP client TestMCPTypeScriptClient drives /mcp with)
 #
 # `make server-deps` (part of `make test-deps`) installs Node.js from apt when
 # it is missing, then runs `npm ci` in each folder whose package-lock.json is
@@ -16,7 +18,7 @@
 # docs/benchmarks.md (sockets held, event latency, REST round trip).
 
 NPM ?= npm
-SERVER_NPM_DIRS := server/socket/testdata/clients server/testdata/openapi
+SERVER_NPM_DIRS := server/socket/testdata/clients server/testdata/openapi server/testdata/mcp
 SERVER_NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(SERVER_NPM_DIRS))
 
 .PHONY: server-deps server-node bench-server server-deps-clean

@@ -30,6 +30,8 @@ func newInput(*Services) *graph.NodeType {
 			{Name: "default", Type: "any", Doc: "value used when the run has no such input (also read from defaultValue)"},
 			{Name: "required", Type: "bool", Doc: "a run must give this input: one that leaves it out is refused (invalid_inputs) before anything runs"},
 			{Name: "text", Type: "string", Doc: "Thoth's deprecated Input field: the text its \"text\" output yields"},
+			{Name: "type", Type: "string", Doc: "the value type callers that only see a schema are told (MCP tools): string, number, integer, boolean, object or array; unset, the default's type, else any"},
+			{Name: "description", Type: "string", Doc: "what the input is for, as callers that only see a schema are told (MCP tools)"},
 		},
 	}
 	t.New = func(n *graph.Node) (graph.Worker, error) {

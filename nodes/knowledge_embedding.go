@@ -153,9 +153,13 @@ func toVector(v any) ([]float32, error) {
 }
 
 // tenant is the vector store tenant and memory owner of a run: its user.
-func tenant(a *graph.Activation) string {
-	if u := a.User(); u != "" {
-		return u
+func tenant(a *graph.Activation) string { return tenantOf(a.User()) }
+
+// tenantOf is the knowledge-base tenant of a user: each user's documents
+// are kept apart; runs with no user (the CLI) share "anonymous".
+func tenantOf(user string) string {
+	if user != "" {
+		return user
 	}
 	return "anonymous"
 }

@@ -83,6 +83,38 @@ func newSearchKnowledge(svcs *Services) *graph.NodeType {
 	}
 }
 
+// SearchKnowledge finds the k documents of user's knowledge base kb
+// nearest in meaning to query, best first, as a Search Knowledge node of
+// user's run does with its defaults (vector search, no filter). kb ""
+// is the default knowledge base; one nothing was stored in yet is empty.
+// It is what agents call through the server's search_knowledge tool.
+func (s *Services) SearchKnowledge(ctx context.Context, user, kb, query string, k int) ([]services.SearchHit, error) {
+	if s.Vectors == nil {
+		return nil, errNoVectors
+	}
+	if strings.TrimSpace(query) == "" {
+		return nil, errors.New("nothing to search for: the query is empty")
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("k is %d; it must be at least 1", k)
+	}
+	if kb == "" {
+		kb = defaultKnowledgeBase
+	}
+	vec, err := embedOne(ctx, s, query)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := s.Vectors.Search(ctx, kb, tenantOf(user), services.SearchQuery{Vector: vec, Limit: k})
+	if errors.Is(err, services.ErrNotFound) {
+		return []services.SearchHit{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("search knowledge base %q: %w", kb, err)
+	}
+	return hits, nil
+}
+
 type searchWorker struct {
 	svcs     *Services
 	kb, typ  string

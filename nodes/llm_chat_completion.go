@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/grimoire-run/grimoire/graph"
@@ -49,6 +50,7 @@ func newChatCompletion(svcs *Services) *graph.NodeType {
 			{Name: "system", Type: "string", Doc: "system message, a Handlebars template over the inputs"},
 			{Name: "prompt", Type: "string", Doc: "user message, a Handlebars template over the inputs"},
 			{Name: "tools", Type: "array", Doc: "spells the model may call: spell ids, or {spell, name, description, parameters}"},
+			{Name: "mcpServers", Type: "array", Doc: "external MCP servers whose tools the model may call too, by the names the operator configured (GRIMOIRE_MCP_SERVERS): names, or {server, tools: [names]} to offer only some; a tool is offered as SERVER_TOOL"},
 			{Name: "maxToolRounds", Type: "number", Default: defaultToolRounds, Doc: "most rounds of tool calls before the node fails"},
 			{Name: "stream", Type: "boolean", Default: true, Doc: "stream tokens to the node's partial output"},
 		}, samplingFields...),
@@ -99,6 +101,7 @@ type chatWorker struct {
 	sampling       sampling
 	system, prompt *handlebars
 	tools          []toolSpec
+	mcpServers     []mcpServerSpec
 	maxRounds      int
 	stream         bool
 }
@@ -108,6 +111,58 @@ type chatWorker struct {
 type toolSpec struct {
 	spell, name, description string
 	parameters               json.RawMessage
+}
+
+// mcpServerSpec is one configured MCP server: its name and, when set, the
+// only tools of it the model is offered.
+type mcpServerSpec struct {
+	server string
+	tools  []string
+}
+
+func parseMCPServers(v any) ([]mcpServerSpec, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if s, ok := v.(string); ok {
+		var out []mcpServerSpec
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, mcpServerSpec{server: p})
+			}
+		}
+		return out, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("config \"mcpServers\": want a list of server names or {server, tools}, got %T", v)
+	}
+	var out []mcpServerSpec
+	for i, e := range list {
+		switch x := e.(type) {
+		case string:
+			out = append(out, mcpServerSpec{server: x})
+		case map[string]any:
+			m := mcpServerSpec{}
+			m.server, _ = x["server"].(string)
+			if m.server == "" {
+				return nil, fmt.Errorf("config \"mcpServers\"[%d]: name the server in \"server\"", i)
+			}
+			if ts, ok := x["tools"].([]any); ok {
+				for j, t := range ts {
+					name, ok := t.(string)
+					if !ok || name == "" {
+						return nil, fmt.Errorf("config \"mcpServers\"[%d].tools[%d]: want a tool name", i, j)
+					}
+					m.tools = append(m.tools, name)
+				}
+			}
+			out = append(out, m)
+		default:
+			return nil, fmt.Errorf("config \"mcpServers\"[%d]: want a server name or an object, got %T", i, e)
+		}
+	}
+	return out, nil
 }
 
 func newChatWorker(svcs *Services, n *graph.Node, ports chatPorts, defaultMaxTokens int) (*chatWorker, error) {
@@ -138,6 +193,9 @@ func newChatWorker(svcs *Services, n *graph.Node, ports chatPorts, defaultMaxTok
 		w.stream = v
 	}
 	if w.tools, err = parseTools(n.Config["tools"]); err != nil {
+		return nil, err
+	}
+	if w.mcpServers, err = parseMCPServers(n.Config["mcpServers"]); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -191,11 +249,14 @@ func parseTools(v any) ([]toolSpec, error) {
 	return out, nil
 }
 
-// boundTool is a tool resolved for one activation: its spell is loaded.
+// boundTool is a tool resolved for one activation: its spell is loaded,
+// or it is a tool of an MCP server.
 type boundTool struct {
 	def    services.Tool
 	spell  *graph.Spell
 	inputs []string // the spell's Input names
+	// mcpServer and mcpTool name an MCP server's tool (spell is nil).
+	mcpServer, mcpTool string
 }
 
 func (w *chatWorker) Work(ctx context.Context, a *graph.Activation) (graph.Result, error) {
@@ -349,6 +410,31 @@ func (w *chatWorker) bindTools(ctx context.Context, a *graph.Activation) ([]boun
 		bt.def = services.Tool{Name: name, Description: desc, Parameters: params}
 		out = append(out, bt)
 	}
+	for _, m := range w.mcpServers {
+		if w.svcs.ToolServers == nil {
+			return nil, fmt.Errorf("MCP server %q: %w", m.server, services.ErrNoToolServer)
+		}
+		listed, err := w.svcs.ToolServers.ListTools(ctx, m.server)
+		if err != nil {
+			return nil, err
+		}
+		for _, want := range m.tools {
+			if !slices.ContainsFunc(listed, func(t services.Tool) bool { return t.Name == want }) {
+				return nil, fmt.Errorf("MCP server %q has no tool %q", m.server, want)
+			}
+		}
+		for _, t := range listed {
+			if len(m.tools) > 0 && !slices.Contains(m.tools, t.Name) {
+				continue
+			}
+			name := toolName(m.server + "_" + t.Name)
+			if prev, dup := seen[name]; dup {
+				return nil, fmt.Errorf("tools %q and %q of MCP server %q are both called %q", prev, t.Name, m.server, name)
+			}
+			seen[name] = t.Name
+			out = append(out, boundTool{def: services.Tool{Name: name, Description: t.Description, Parameters: t.Parameters}, mcpServer: m.server, mcpTool: t.Name})
+		}
+	}
 	return out, nil
 }
 
@@ -368,6 +454,9 @@ func (w *chatWorker) callTool(ctx context.Context, a *graph.Activation, tools []
 			names[i] = t.def.Name
 		}
 		return fmt.Sprintf("error: there is no tool %q; the tools are %s", tc.Name, strings.Join(names, ", ")), nil
+	}
+	if t.spell == nil {
+		return w.callMCPTool(ctx, t, tc)
 	}
 	inputs := map[string]any{}
 	var args any
@@ -412,6 +501,29 @@ func (w *chatWorker) callTool(ctx context.Context, a *graph.Activation, tools []
 		}
 	}
 	return text(res.Outputs), nil
+}
+
+// callMCPTool calls an MCP server's tool. Its failures, and a call the
+// server could not take, go back to the model; cancellation fails the node.
+func (w *chatWorker) callMCPTool(ctx context.Context, t *boundTool, tc services.ToolCall) (string, error) {
+	args := strings.TrimSpace(tc.Arguments)
+	if args == "" {
+		args = "{}"
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(args), &obj); err != nil {
+		return fmt.Sprintf("error: the arguments are not a JSON object (%v); send one", err), nil
+	}
+	text, isError, err := w.svcs.ToolServers.CallTool(ctx, t.mcpServer, t.mcpTool, json.RawMessage(args))
+	switch {
+	case ctx.Err() != nil:
+		return "", ctx.Err()
+	case err != nil:
+		return fmt.Sprintf("error: the tool could not be called: %v", err), nil
+	case isError:
+		return "error: " + text, nil
+	}
+	return text, nil
 }
 
 // toMessages reads a messages input: [{role, content, name}] (Magick

@@ -20,6 +20,9 @@ type Services struct {
 	Sandbox    services.Sandbox
 	// Memory keeps agent memory for Store Event and Event Recall.
 	Memory services.EventMemory
+	// ToolServers are the external MCP servers whose tools a Chat
+	// Completion node may offer (config mcpServers).
+	ToolServers services.ToolServers
 	// DefaultModel is used by completion nodes whose config names no model.
 	DefaultModel string
 

@@ -47,9 +47,35 @@ type Status struct {
 	// Handled counts events applied since the runner started.
 	Handled uint64 `json:"handled"`
 	// Healthy is false after a failure until an event is applied again.
-	Healthy   bool      `json:"healthy"`
-	LastError string    `json:"lastError,omitempty"`
-	Updated   time.Time `json:"updated"`
+	Healthy   bool   `json:"healthy"`
+	LastError string `json:"lastError,omitempty"`
+	// Failures counts the failures in a row since the projection last got
+	// past the point where it failed (an event applied or filtered out
+	// beyond Position at the failure). At StuckAfter it is stuck: retrying
+	// from its checkpoint fails again and again.
+	Failures int       `json:"failures,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// StuckAfter is how many failures in a row make a projection stuck (see
+// Runner.Stuck): one failure may be a dropped connection, the second in a
+// row, after a retry from the same checkpoint, is not going away.
+const StuckAfter = 2
+
+// Stuck reports the projections that failed StuckAfter times in a row
+// without getting past an event (for example an event whose blob this
+// process cannot read): their read models no longer follow the log.
+func (r *Runner) Stuck() []Status {
+	var out []Status
+	for _, f := range r.projs {
+		f.mu.Lock()
+		s := f.st
+		f.mu.Unlock()
+		if s.Failures >= StuckAfter {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // HeadReader is implemented by stores that know their last position
@@ -137,8 +163,11 @@ type Runner struct {
 type follower struct {
 	p Projection
 
-	mu       sync.Mutex
-	st       Status
+	mu sync.Mutex
+	st Status
+	// failedAt is Position when the projection last failed: getting past
+	// it ends a run of failures.
+	failedAt uint64
 	rebuild  chan chan error // requests to rebuild
 	progress chan struct{}   // closed and replaced when Position moves
 }
@@ -318,7 +347,10 @@ func (r *Runner) follow(ctx context.Context, f *follower) {
 			continue // a rebuild: start over from the new checkpoint
 		}
 		log.Error("projection stopped; retrying from its checkpoint", "err", err, "retry_in", delay)
-		f.update(func(s *Status) { s.Healthy, s.LastError = false, err.Error() })
+		f.update(func(s *Status) {
+			s.Healthy, s.LastError, s.Failures = false, err.Error(), s.Failures+1
+			f.failedAt = s.Position
+		})
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -408,7 +440,12 @@ func (r *Runner) followOnce(ctx context.Context, f *follower) error {
 			}
 			e := n.e
 			if !filter.Matches(e) {
-				f.update(func(s *Status) { s.Position = max(s.Position, e.Position) })
+				f.update(func(s *Status) {
+					s.Position = max(s.Position, e.Position)
+					if e.Position > f.failedAt {
+						s.Failures = 0
+					}
+				})
 				continue
 			}
 			if err := f.p.Handle(ctx, e); err != nil {
@@ -417,7 +454,7 @@ func (r *Runner) followOnce(ctx context.Context, f *follower) error {
 			f.update(func(s *Status) {
 				s.Checkpoint, s.Position = e.Position, max(s.Position, e.Position)
 				s.Handled++
-				s.Healthy, s.LastError = true, ""
+				s.Healthy, s.LastError, s.Failures = true, "", 0
 			})
 		}
 	}

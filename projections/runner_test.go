@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ type counting struct {
 	n      int
 	hold   chan struct{}
 	failOn uint64
+	// failAlways keeps failing on failOn (a stuck projection).
+	failAlways bool
 }
 
 func (c *counting) Name() string                    { return "counting" }
@@ -52,7 +55,9 @@ func (c *counting) Handle(ctx context.Context, e events.RecordedEvent) error {
 		return nil
 	}
 	if c.failOn == e.Position {
-		c.failOn = 0
+		if !c.failAlways {
+			c.failOn = 0
+		}
 		return errors.New("disk full")
 	}
 	c.cp, c.n = e.Position, c.n+1
@@ -147,7 +152,50 @@ func TestStatusShowsLagAndFailures(t *testing.T) {
 	c.mu.Lock()
 	n := c.n
 	c.mu.Unlock()
-	if s := sts[0]; !s.Healthy || s.Lag != 0 || s.Checkpoint != head || n != 5 {
+	if s := sts[0]; !s.Healthy || s.Lag != 0 || s.Checkpoint != head || n != 5 || s.Failures != 0 {
 		t.Fatalf("after retry: %+v, %d applied", s, n)
+	}
+	if stuck := r.Stuck(); len(stuck) != 0 {
+		t.Fatalf("a projection that recovered is reported stuck: %+v", stuck)
+	}
+}
+
+// A projection that fails on the same event at every retry is stuck (what
+// /readyz reports); once the event goes through it is not.
+func TestStuckProjection(t *testing.T) {
+	st, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &counting{failOn: 3, failAlways: true}
+	r, err := projections.NewRunner(projections.Options{Store: st, RetryDelay: 5 * time.Millisecond}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := appendN(t, st, 5)
+	r.Start()
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stuck []projections.Status
+	for len(stuck) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("a projection failing on every retry was never reported stuck")
+		}
+		time.Sleep(time.Millisecond)
+		stuck = r.Stuck()
+	}
+	if s := stuck[0]; s.Name != "counting" || !strings.Contains(s.LastError, "disk full") || s.Failures < projections.StuckAfter || s.Checkpoint != 2 {
+		t.Fatalf("stuck: %+v", s)
+	}
+	c.mu.Lock()
+	c.failAlways, c.failOn = false, 0
+	c.mu.Unlock()
+	if err := r.WaitFor(ctx, "counting", head); err != nil {
+		t.Fatal(err)
+	}
+	if stuck := r.Stuck(); len(stuck) != 0 {
+		t.Fatalf("after the event went through: %+v", stuck)
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/grimoire-run/grimoire/internal/benchstat"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/grimoire-run/grimoire/server"
 	"github.com/grimoire-run/grimoire/server/socket/sockettest"
@@ -350,4 +353,47 @@ func BenchmarkRESTSyncRun(b *testing.B) {
 	b.Logf("after %d s of warm-up, %d sync runs at %d req/s offered (%.0f achieved): round trip p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; from when due p50 %.2f ms, p99 %.2f ms",
 		warmup, total, rps, float64(total)/elapsed.Seconds(), benchstat.Percentile(lat, 0.50), benchstat.Percentile(lat, 0.90), benchstat.Percentile(lat, 0.99), lat[len(lat)-1],
 		benchstat.Percentile(sched, 0.50), benchstat.Percentile(sched, 0.99))
+}
+
+// BenchmarkMCPToolCall calls the demo spell as an MCP tool, one call after
+// another over one Streamable HTTP session (the Go SDK's client), with and
+// without a progress token: the time of a tool call as an agent sees it,
+// run recorded and all.
+func BenchmarkMCPToolCall(b *testing.B) {
+	paceGCLikeServe(b)
+	for _, progress := range []bool{false, true} {
+		name := "plain"
+		if progress {
+			name = "progress"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b, envOptions{})
+			cl := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+			sess, err := cl.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: e.URL + "/mcp",
+				HTTPClient: &http.Client{Transport: bearer{token(b, "bench")}}}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sess.Close()
+			call := func(i int) {
+				p := &mcp.CallToolParams{Name: "demo", Arguments: map[string]any{"name": "Ada"}}
+				if progress {
+					p.SetProgressToken(i)
+				}
+				res, err := sess.CallTool(context.Background(), p)
+				if err != nil || res.IsError {
+					b.Fatalf("call: %v %+v", err, res)
+				}
+			}
+			for i := range 100 { // warm up
+				call(i)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				call(i)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+	}
 }

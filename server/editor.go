@@ -67,6 +67,7 @@ func (s *Server) registerSocketHandlers() {
 	socket.Handle(s.sockets, "spell:unload", s.onSpellUnload)
 	socket.Handle(s.sockets, "spell:run", s.onSpellRun)
 	socket.Handle(s.sockets, "run:cancel", s.onRunCancel)
+	socket.Handle(s.sockets, "run:answer", s.onRunAnswer)
 	socket.Handle(s.sockets, "run:subscribe", s.onRunSubscribe)
 	socket.Handle(s.sockets, "run:unsubscribe", s.onRunUnsubscribe)
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/grimoire-run/grimoire/server/socket"
 	"github.com/grimoire-run/grimoire/server/spells"
 	"github.com/grimoire-run/grimoire/services"
+	"github.com/grimoire-run/grimoire/services/localembed"
+	"github.com/grimoire-run/grimoire/services/vectorindex"
 )
 
 var (
@@ -55,6 +57,8 @@ type env struct {
 	// Proj feeds the read models (the spells and cache models, and with
 	// envOptions.Analysts the runs and usage models).
 	Proj *projections.Runner
+	// Knowledge holds the services of envOptions.Knowledge (nil without).
+	Knowledge *nodes.Services
 
 	shutdown func() error
 	serveErr error
@@ -74,6 +78,12 @@ type envOptions struct {
 	Cache bool
 	// Analysts wires the analyst API to read models fed from the store.
 	Analysts bool
+	// Inference exports an inference pool's metrics.
+	Inference server.InferenceStats
+	// Knowledge gives the node types and the server's search_knowledge
+	// tool the embedded defaults: the local embedder and a vector index
+	// in a temporary directory (env.Knowledge).
+	Knowledge bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -91,7 +101,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	llm := &fakeLLM{}
-	runner := &graph.Runner{Catalog: nodes.NewRegistry(nodes.Services{Completion: llm, DefaultModel: "fake"})}
+	svcs := nodes.Services{Completion: llm, DefaultModel: "fake"}
+	if o.Knowledge {
+		emb, err := localembed.New(localembed.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix, err := vectorindex.Open(vectorindex.Options{Dir: t.TempDir(), NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		svcs.Embedder, svcs.Vectors = emb, ix
+	}
+	runner := &graph.Runner{Catalog: nodes.NewRegistry(svcs)}
 	lib := &spells.Library{Store: store}
 	runner.Spells = lib
 	cm, err := cache.Open(cache.Options{NodeTypes: cache.FromCatalog(runner.Catalog)})
@@ -137,11 +160,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{
+	srvOpts := server.Options{
 		Store: store, Bus: b, Library: lib, Spells: model, Executor: exec, Runner: runner,
 		Verifier: v, Socket: o.Socket, Limits: o.Limits, Logger: log, DemoSpell: demoSpell(t),
-		Analysts: analysts,
-	})
+		Analysts: analysts, Inference: o.Inference,
+	}
+	if o.Knowledge {
+		srvOpts.Knowledge = &svcs
+	}
+	srv, err := server.New(srvOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +180,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	e := &env{t: t, URL: "http://" + ln.Addr().String(), Srv: srv, Store: store, Exec: exec, LLM: llm, Bus: b, Runner: runner, Proj: proj}
+	if o.Knowledge {
+		e.Knowledge = &svcs
+	}
 	var once sync.Once
 	e.shutdown = func() error {
 		once.Do(func() {

@@ -20,6 +20,7 @@ const (
 	codeNotFound        = "not_found"
 	codeInvalidSpell    = "invalid_spell"
 	codeInvalidInputs   = "invalid_inputs"
+	codeInvalidAnswer   = "invalid_answer"
 	codeLimitExceeded   = "limit_exceeded"
 	codePayloadTooLarge = "payload_too_large"
 	codeConflict        = "conflict"
@@ -91,6 +92,12 @@ func classify(err error) *apiError {
 	case errors.Is(err, spells.ErrForbidden):
 		return &apiError{status: http.StatusForbidden, code: codeForbidden, msg: err.Error()}
 	case errors.Is(err, spells.ErrConflict), errors.Is(err, runs.ErrRunExists):
+		return &apiError{status: http.StatusConflict, code: codeConflict, msg: err.Error()}
+	case errors.Is(err, runs.ErrInvalidAnswer):
+		return &apiError{status: http.StatusBadRequest, code: codeInvalidAnswer, msg: err.Error()}
+	case errors.Is(err, runs.ErrNotAllowed):
+		return &apiError{status: http.StatusForbidden, code: codeForbidden, msg: err.Error()}
+	case errors.Is(err, runs.ErrAlreadyAnswered), errors.Is(err, runs.ErrNotWaiting), errors.Is(err, runs.ErrRunBusy), errors.Is(err, runs.ErrRunEnded):
 		return &apiError{status: http.StatusConflict, code: codeConflict, msg: err.Error()}
 	case errors.Is(err, runs.ErrInputsTooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codePayloadTooLarge, msg: err.Error()}

@@ -242,6 +242,18 @@ func (feed *runFeed) completedMessage(store events.Store, m protocol.Message) pr
 	return feed.completed
 }
 
+// drain sends, in order, what the store holds past the subscriber's cursor:
+// once a run has ended (its events are durable), what the bus has not
+// delivered yet, without waiting for it.
+func (s *subscription) drain(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	return s.catchUpLocked(ctx, 0)
+}
+
 // cancel ends the subscription.
 func (s *subscription) cancel() {
 	s.mu.Lock()

@@ -15,8 +15,10 @@ import (
 )
 
 // notREST are the routes the OpenAPI document leaves out: Socket.IO (its
-// protocol is in docs/protocol.md) and the catch-all that answers 404.
-var notREST = map[string]bool{"/socket.io/": true, "/": true}
+// protocol is in docs/protocol.md), MCP (GET, POST and DELETE of the Model
+// Context Protocol's Streamable HTTP transport, docs/mcp.md) and the
+// catch-all that answers 404.
+var notREST = map[string]bool{"/socket.io/": true, "/mcp": true, "/": true}
 
 // registeredRoutes reads every pattern the package's code registers with
 // mux.Handle or mux.HandleFunc (routes() and whatever it calls, such as

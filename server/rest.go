@@ -71,6 +71,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", s.authenticated(s.handleGetRun))
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.authenticated(s.handleRunEvents))
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.authenticated(s.handleCancelRun))
+	mux.HandleFunc("POST /v1/runs/{id}/answers", s.authenticated(s.handleAnswer))
+	mux.Handle("/mcp", s.authenticated(s.mcp.ServeHTTP))
 	s.analystRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
@@ -82,12 +84,31 @@ func (s *Server) routes() http.Handler {
 	return s.metrics.instrument(mux)
 }
 
+// handleReady answers 200 when the store answers and no read model is
+// stuck, else 503 with what is wrong: a projection that fails at every
+// retry (for example on an event whose blob this process cannot read)
+// leaves this process's read models behind the log for good.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.opts.Store.ReadAll(ctx, events.Start, 1); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": err.Error()})
 		return
+	}
+	if proj := s.opts.Analysts.Projections; proj != nil {
+		if stuck := proj.Stuck(); len(stuck) > 0 {
+			type stuckProjection struct {
+				Name      string `json:"name"`
+				LastError string `json:"lastError"`
+				Failures  int    `json:"failures"`
+			}
+			out := make([]stuckProjection, len(stuck))
+			for i, st := range stuck {
+				out[i] = stuckProjection{Name: st.Name, LastError: st.LastError, Failures: st.Failures}
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "projections": out})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -325,6 +346,10 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 		case runs.StatusFailed:
 			status = http.StatusUnprocessableEntity
 			resp.Error, resp.NodeID = &errorDetail{Code: "run_failed", Message: out.Error}, out.NodeID
+		case runs.StatusWaiting:
+			// It waits for a person: answer, then follow it.
+			w.Header().Set("Location", "/v1/runs/"+run.ID())
+			status = http.StatusAccepted
 		default:
 			status = http.StatusConflict
 			resp.Error = &errorDetail{Code: "run_" + out.Status, Message: out.Reason}
@@ -334,17 +359,7 @@ func (s *Server) handleRunSpell(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := s.runOwner(r.Context(), identityOf(r), id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	evs, err := s.opts.Store.ReadStream(r.Context(), events.RunStream(id), events.Start, events.Forwards, 0)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	view, err := foldRun(evs)
+	view, err := s.readRun(r.Context(), identityOf(r), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grimoire-run/grimoire/events"
+	"github.com/grimoire-run/grimoire/projections"
 	"github.com/grimoire-run/grimoire/server"
 	"github.com/grimoire-run/grimoire/server/protocol"
 )
@@ -67,6 +70,56 @@ func TestRESTHealthAndDocuments(t *testing.T) {
 	}
 	resp, body = e.do("GET", "/no/such/route", "", "")
 	wantStatus(t, "unknown route", resp, body, http.StatusNotFound, "not_found")
+}
+
+// A read model that fails at every retry (here on an event it cannot
+// decode; in a deployment, typically an event whose blob this process
+// cannot read) makes /readyz answer 503 with its name and error.
+func TestReadyzReportsAStuckProjection(t *testing.T) {
+	e := newEnv(t, envOptions{Analysts: true})
+	if resp, body := e.do("GET", "/readyz", "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before: HTTP %d %s", resp.StatusCode, body)
+	}
+	if _, err := e.Store.Append(context.Background(), events.RunStream("broken"), events.NoStream,
+		events.EventData{Type: events.TypeRunRequested, Data: []byte(`{"spellId":5}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// The runs and usage models both read RunRequested: both get stuck,
+	// not necessarily at the same moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := e.do("GET", "/readyz", "", "")
+		switch resp.StatusCode {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			var got struct {
+				Status      string
+				Projections []struct {
+					Name, LastError string
+					Failures        int
+				}
+			}
+			if err := json.Unmarshal(body, &got); err != nil || got.Status != "unavailable" || len(got.Projections) == 0 {
+				t.Fatalf("503 body %s (%v)", body, err)
+			}
+			names := map[string]bool{}
+			for _, p := range got.Projections {
+				names[p.Name] = true
+				if !strings.Contains(p.LastError, "run broken") || p.Failures < projections.StuckAfter {
+					t.Fatalf("stuck projection %+v in %s", p, body)
+				}
+			}
+			if names["runs"] && names["usage"] && len(names) == 2 {
+				return
+			}
+		default:
+			t.Fatalf("readyz: HTTP %d %s", resp.StatusCode, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never reported the runs and usage models stuck: HTTP %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestRESTAuthentication(t *testing.T) {

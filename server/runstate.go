@@ -91,6 +91,16 @@ type nodeView struct {
 	DurationMs *float64 `json:"durationMs,omitempty"`
 	Cached     bool     `json:"cached,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// Question is what a waiting node asks (status "waiting").
+	Question *question `json:"question,omitempty"`
+}
+
+type question struct {
+	Prompt     string         `json:"prompt"`
+	Schema     map[string]any `json:"schema,omitempty"`
+	AnsweredBy []string       `json:"answeredBy"`
+	Deadline   *time.Time     `json:"deadline,omitempty"`
+	OnDeadline string         `json:"onDeadline,omitempty"`
 }
 
 // foldRun builds a run's view from its stream.
@@ -130,6 +140,17 @@ func foldRun(stream []events.RecordedEvent) (runView, error) {
 			n.DurationMs, n.Error = m.DurationMs, m.Error
 		case protocol.NodeSkip:
 			node("skipped")
+		case protocol.NodeWaiting:
+			n := node("waiting")
+			n.Question = &question{Prompt: m.Prompt, Schema: m.Schema, AnsweredBy: m.AnsweredBy, Deadline: m.Deadline, OnDeadline: m.OnDeadline}
+		case protocol.NodeAnswered:
+			node("answered")
+		case protocol.RunWaiting:
+			v.Status = "waiting"
+		case protocol.RunResumed:
+			if v.Status == "waiting" {
+				v.Status = "running"
+			}
 		case protocol.RunCompleted, protocol.RunFailed, protocol.RunCancelled:
 			v.Status = map[string]string{protocol.RunCompleted: "completed", protocol.RunFailed: "failed", protocol.RunCancelled: "cancelled"}[m.Type]
 			v.Outputs, v.Error, v.NodeID, v.Reason, v.Usage, v.DurationMs = m.Outputs, m.Error, m.NodeID, m.Reason, m.Usage, m.DurationMs

@@ -18,6 +18,7 @@ import (
 	"github.com/grimoire-run/grimoire/server/runs"
 	"github.com/grimoire-run/grimoire/server/socket"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Limits bound what one client may ask for; each is answered with a clear
@@ -88,6 +89,12 @@ type Options struct {
 	// and the projection metrics; its zero value serves those routes as
 	// 503 unavailable.
 	Analysts Analysts
+	// Inference, when set, exports each inference endpoint's load,
+	// outcomes and circuit breaker on /metrics.
+	Inference InferenceStats
+	// Knowledge answers the MCP tool search_knowledge; without it the
+	// tool answers that no knowledge service is configured.
+	Knowledge KnowledgeSearch
 }
 
 // Server serves REST, SSE and Socket.IO.
@@ -96,6 +103,7 @@ type Server struct {
 	log     *slog.Logger
 	sockets *socket.Server
 	feeds   *feeds
+	mcp     *mcpTools
 	metrics *metrics
 	handler http.Handler
 
@@ -167,6 +175,9 @@ func New(opts Options) (*Server, error) {
 	if a := opts.Analysts; a.Projections != nil || a.Cache != nil {
 		s.metrics.register(&projectionMetrics{proj: a.Projections, cache: a.Cache})
 	}
+	if opts.Inference != nil {
+		s.metrics.register(&inferenceMetrics{pool: opts.Inference})
+	}
 
 	sockOpts := opts.Socket
 	sockOpts.Verifier = opts.Verifier
@@ -197,7 +208,8 @@ func New(opts Options) (*Server, error) {
 			s.feeds.publish(e)
 		}
 	}()
-	s.handler = s.routes()
+	s.mcp = newMCPTools(s)
+	s.handler = tracing.Handler(s.routes())
 	return s, nil
 }
 
@@ -229,12 +241,20 @@ func (s *Server) Close() error {
 	s.stop()
 	s.cancel()
 	err := s.sockets.Close()
+	s.mcp.close()
 	s.wg.Wait()
 	s.feeds.close()
 	return err
 }
 
-func (s *Server) stop() { s.stoppingOnce.Do(func() { close(s.stopping) }) }
+// stop starts the shutdown: event streams (SSE) and MCP sessions end, so
+// that a graceful shutdown does not wait for them.
+func (s *Server) stop() {
+	s.stoppingOnce.Do(func() {
+		close(s.stopping)
+		s.mcp.closeSessions()
+	})
+}
 
 // startRun starts a run for a user under the per-user limit.
 func (s *Server) startRun(ctx context.Context, user string, spec runs.RunSpec) (*runs.Run, error) {

@@ -71,3 +71,19 @@ type CompletionResponse struct {
 type Completion interface {
 	Complete(ctx context.Context, req CompletionRequest, onToken func(string)) (CompletionResponse, error)
 }
+
+// ToolServers are the external MCP (Model Context Protocol) servers the
+// operator configured, by name: a Chat Completion node offers their tools
+// to the model beside its spell tools. services/mcpclient implements it.
+type ToolServers interface {
+	// ListTools returns the named server's tools; Parameters is each
+	// tool's input schema.
+	ListTools(ctx context.Context, server string) ([]Tool, error)
+	// CallTool calls one with JSON arguments and returns its text. A
+	// result the server marks as an error comes back as text with isError
+	// set; err is for a call that could not be made.
+	CallTool(ctx context.Context, server, tool string, arguments json.RawMessage) (text string, isError bool, err error)
+}
+
+// ErrNoToolServer reports an MCP server name the operator did not configure.
+var ErrNoToolServer = errors.New("no such MCP server configured (GRIMOIRE_MCP_SERVERS)")

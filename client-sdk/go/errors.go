@@ -9,10 +9,12 @@ import (
 )
 
 // Sentinel errors for errors.Is. An *APIError matches the one for its HTTP
-// status or error code; a *RunError matches ErrRunFailed or ErrRunCancelled.
+// status or error code; a *RunError matches ErrRunFailed, ErrRunCancelled
+// or ErrRunWaiting.
 var (
 	ErrBadRequest      = errors.New("grimoire: bad request")
 	ErrInvalidSpell    = errors.New("grimoire: invalid spell")
+	ErrInvalidAnswer   = errors.New("grimoire: invalid answer")
 	ErrUnauthorized    = errors.New("grimoire: unauthorized")
 	ErrForbidden       = errors.New("grimoire: forbidden")
 	ErrNotFound        = errors.New("grimoire: not found")
@@ -24,6 +26,9 @@ var (
 
 	ErrRunFailed    = errors.New("grimoire: run failed")
 	ErrRunCancelled = errors.New("grimoire: run cancelled")
+	// ErrRunWaiting: the run waits for an answer (Client.Answer); Follow
+	// it to learn how it ends.
+	ErrRunWaiting = errors.New("grimoire: run waits for an answer")
 )
 
 // APIError is an error answer from the server: `{"error": {"code", "message"}}`
@@ -57,6 +62,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == "bad_request" || (e.Code == "" && e.Status == http.StatusBadRequest)
 	case ErrInvalidSpell:
 		return e.Code == "invalid_spell"
+	case ErrInvalidAnswer:
+		return e.Code == "invalid_answer"
 	case ErrUnauthorized:
 		return e.Code == "unauthorized" || e.Status == http.StatusUnauthorized
 	case ErrForbidden:
@@ -78,10 +85,11 @@ func (e *APIError) Is(target error) bool {
 }
 
 // RunError is a run that ended without completing: it failed (a node
-// returned an error) or was cancelled.
+// returned an error) or was cancelled; or (Run only) it waits for an
+// answer.
 type RunError struct {
 	RunID string
-	// Status is "failed" or "cancelled".
+	// Status is "failed", "cancelled" or "waiting".
 	Status string
 	// NodeID is the node whose failure ended the run, if one did.
 	NodeID string
@@ -99,10 +107,11 @@ func (e *RunError) Error() string {
 	return fmt.Sprintf("grimoire: run %s %s", e.RunID, e.Status)
 }
 
-// Is matches ErrRunFailed or ErrRunCancelled.
+// Is matches ErrRunFailed, ErrRunCancelled or ErrRunWaiting.
 func (e *RunError) Is(target error) bool {
 	return (target == ErrRunFailed && e.Status == StatusFailed) ||
-		(target == ErrRunCancelled && e.Status == StatusCancelled)
+		(target == ErrRunCancelled && e.Status == StatusCancelled) ||
+		(target == ErrRunWaiting && e.Status == StatusWaiting)
 }
 
 // errorDocument is the server's error body.

@@ -18,6 +18,15 @@ const (
 	EventRunCompleted = "run:completed"
 	EventRunFailed    = "run:failed"
 	EventRunCancelled = "run:cancelled"
+	// EventNodeWaiting: an Ask node waits for an answer (Prompt, Schema,
+	// AnsweredBy, Deadline); answer with Client.Answer.
+	EventNodeWaiting = "node:waiting"
+	// EventNodeAnswered: a waiting node got its answer (Value, User) or
+	// timed out (TimedOut).
+	EventNodeAnswered = "node:answered"
+	// EventRunWaiting: the run has nothing left to do but wait for
+	// answers; it is not terminal.
+	EventRunWaiting = "run:waiting"
 )
 
 // Run statuses.
@@ -26,6 +35,8 @@ const (
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	// StatusWaiting: the run waits for answers (see Client.Answer).
+	StatusWaiting = "waiting"
 )
 
 // Event is one run event message, the same object the server sends over
@@ -71,7 +82,15 @@ type Event struct {
 	// live stream carries it; the recorded history (Events) does not, and
 	// Replay rebuilds it.
 	Nodes []NodeResult `json:"nodes,omitempty"`
-	Time  time.Time    `json:"time"`
+	// The question of a node:waiting, and the answer of a node:answered.
+	Prompt     string         `json:"prompt,omitempty"`
+	Schema     map[string]any `json:"schema,omitempty"`
+	AnsweredBy []string       `json:"answeredBy,omitempty"`
+	Deadline   *time.Time     `json:"deadline,omitempty"`
+	OnDeadline string         `json:"onDeadline,omitempty"`
+	Value      any            `json:"value,omitempty"`
+	TimedOut   bool           `json:"timedOut,omitempty"`
+	Time       time.Time      `json:"time"`
 
 	// Raw is the message as received, for fields this version does not know.
 	Raw json.RawMessage `json:"-"`

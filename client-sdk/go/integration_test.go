@@ -657,3 +657,59 @@ func TestServerResumeMidRun(t *testing.T) {
 		t.Errorf("resumed at %v, after the cancel at %v: the resumed events were not live", cut.times[1], at)
 	}
 }
+
+func TestServerAnswer(t *testing.T) {
+	srv := sharedServer(t)
+	ctx := testContext(t)
+	alice, bob := srv.client(t, "alice"), srv.client(t, "bob")
+	id := uniqueID("approve")
+	if _, err := alice.PutSpell(ctx, id, readTestdata(t, "approve.json")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := alice.Run(ctx, id, map[string]any{"draft": "the post"})
+	var re *RunError
+	if !errors.Is(err, ErrRunWaiting) || !errors.As(err, &re) || re.RunID == "" {
+		t.Fatalf("Run of a spell that asks: %v, want ErrRunWaiting", err)
+	}
+	if info, err := alice.GetRun(ctx, re.RunID); err != nil || info.Status != StatusWaiting {
+		t.Fatalf("GetRun: %+v, %v", info, err)
+	}
+	evs, err := alice.Events(ctx, re.RunID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked *Event
+	for i := range evs {
+		if evs[i].Type == EventNodeWaiting {
+			asked = &evs[i]
+		}
+	}
+	if asked == nil || asked.NodeID != "ask" || asked.Prompt != `Publish "the post"?` || asked.Deadline == nil || asked.Schema["type"] != "object" {
+		t.Fatalf("node:waiting %+v", asked)
+	}
+	if _, err := alice.Answer(ctx, re.RunID, "ask", map[string]any{"approved": "yes"}); !errors.Is(err, ErrInvalidAnswer) || !strings.Contains(err.Error(), "/approved") {
+		t.Fatalf("invalid answer: %v", err)
+	}
+	if _, err := bob.Answer(ctx, re.RunID, "ask", map[string]any{"approved": true}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob answers: %v", err)
+	}
+	ans, err := alice.Answer(ctx, re.RunID, "ask", map[string]any{"approved": true})
+	if err != nil || !ans.Resumed || ans.NodeID != "ask" {
+		t.Fatalf("Answer: %+v, %v", ans, err)
+	}
+	f, err := alice.Follow(ctx, re.RunID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := f.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := res.Outputs["decision"].(map[string]any); d["approved"] != true {
+		t.Fatalf("outputs %v", res.Outputs)
+	}
+	if _, err := alice.Answer(ctx, re.RunID, "ask", true); !errors.Is(err, ErrConflict) {
+		t.Fatalf("answer to a finished run: %v", err)
+	}
+}

@@ -103,7 +103,8 @@ func (c *Client) postRun(ctx context.Context, spellID, mode string, body *runReq
 }
 
 // Run runs spell spellID and waits for its outputs (mode=sync). A run that
-// failed or was cancelled returns a *RunError. When the server stops
+// failed or was cancelled returns a *RunError, and so does one that waits
+// for a person (errors.Is ErrRunWaiting: Answer it, then Follow it). When the server stops
 // waiting before the run ends (its sync timeout), Run follows the run's
 // events until it does.
 func (c *Client) Run(ctx context.Context, spellID string, inputs map[string]any, opts ...RunOption) (*RunResult, error) {
@@ -124,6 +125,8 @@ func (c *Client) Run(ctx context.Context, spellID string, inputs map[string]any,
 			ans.Outputs = map[string]any{}
 		}
 		return &RunResult{RunID: ans.RunID, Outputs: ans.Outputs}, nil
+	case resp.StatusCode == http.StatusAccepted && decodeErr == nil && ans.Status == StatusWaiting:
+		return nil, &RunError{RunID: ans.RunID, Status: StatusWaiting, Message: "answer it with Client.Answer, then Follow it"}
 	case resp.StatusCode == http.StatusAccepted && decodeErr == nil && ans.RunID != "":
 		s, err := c.Follow(ctx, ans.RunID, 0)
 		if err != nil {
@@ -262,6 +265,33 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*RunInfo, error) {
 		return nil, err
 	}
 	return &info, nil
+}
+
+// Answered is what Answer recorded.
+type Answered struct {
+	RunID      string   `json:"runId"`
+	NodeID     string   `json:"nodeId"`
+	NodeType   string   `json:"nodeType,omitempty"`
+	Activation int      `json:"activation"`
+	Path       []string `json:"path,omitempty"`
+	// Seq is the Seq of the node:answered event.
+	Seq uint64 `json:"seq"`
+	// Resumed: the run goes on (follow it to see it end).
+	Resumed bool `json:"resumed"`
+}
+
+// Answer answers the question node nodeID of a run waits on (its
+// node:waiting event) with value, which must match the question's schema:
+// a value that does not is an *APIError matching ErrInvalidAnswer, whose
+// message says where it is wrong; a user the question does not name gets ErrForbidden; a
+// question answered already, ErrConflict.
+func (c *Client) Answer(ctx context.Context, runID, nodeID string, value any) (*Answered, error) {
+	var out Answered
+	body := map[string]any{"nodeId": nodeID, "value": value}
+	if _, err := c.doJSON(ctx, http.MethodPost, c.endpoint(nil, "v1", "runs", runID, "answers"), body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Cancel asks the server to stop a run in progress. A run that already

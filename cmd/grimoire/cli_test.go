@@ -402,7 +402,7 @@ func TestImportSavesVersions(t *testing.T) {
 // TestEventStoreURLSelectsEventStoreDB: one setting switches the log to
 // EventStoreDB; an unreachable server is reported with the setting's name.
 func TestEventStoreURLSelectsEventStoreDB(t *testing.T) {
-	_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), envEventStore: "esdb://127.0.0.1:1?tls=false"},
+	_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), envEventStore: "esdb://127.0.0.1:1?tls=false", envBlobDir: t.TempDir()},
 		"run", "../../examples/hello.json")
 	if code != 1 || !strings.Contains(errs, "GRIMOIRE_EVENTSTORE_URL") || !strings.Contains(errs, "127.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q", code, errs)

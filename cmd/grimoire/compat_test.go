@@ -90,7 +90,7 @@ func TestImportCheckReport(t *testing.T) {
 
 	// validate on a folder gives the same report; a folder of good spells exits 0.
 	out, _, code = cli(t, t.TempDir(), "validate", "../../examples")
-	if code != 0 || !strings.Contains(out, "5 spell files: 5 ok, 0 with problems") {
+	if code != 0 || !strings.Contains(out, "6 spell files: 6 ok, 0 with problems") {
 		t.Fatalf("validate examples/: exit %d\n%s", code, out)
 	}
 	// import --check saves nothing, and so needs no data directory.

@@ -29,18 +29,20 @@ type progress struct {
 	chunks int
 
 	began, last time.Time
-	running     map[string]string // label → node type, in progress
-	order       []string          // running labels, by start
-	stop        chan struct{}     // closes the ticker; nil before the first event
+	running     []runningNode // in progress, by start
+	stop        chan struct{} // closes the ticker; nil before the first event
 	ended       bool
 }
+
+// runningNode is a node in progress, as the "still running" line names it.
+type runningNode struct{ label, nodeType string }
 
 // progressEvery is how long a run may show nothing before progress says
 // it is still running.
 const progressEvery = 5 * time.Second
 
 func newProgress(env *cliEnv, asJSON bool) *progress {
-	p := &progress{w: env.stderr, every: progressEvery, running: map[string]string{}}
+	p := &progress{w: env.stderr, every: progressEvery}
 	if asJSON {
 		p.enc = json.NewEncoder(env.stdout)
 		p.enc.SetEscapeHTML(false)
@@ -115,13 +117,13 @@ func (p *progress) track(m protocol.Message, label string) {
 	}
 	switch m.Type {
 	case protocol.NodeStart:
-		if _, ok := p.running[label]; !ok {
-			p.order = append(p.order, label)
+		if i := slices.IndexFunc(p.running, func(r runningNode) bool { return r.label == label }); i >= 0 {
+			p.running[i].nodeType = m.NodeType
+		} else {
+			p.running = append(p.running, runningNode{label, m.NodeType})
 		}
-		p.running[label] = m.NodeType
 	case protocol.NodeEnd, protocol.NodeError, protocol.NodeSkip:
-		delete(p.running, label)
-		p.order = slices.DeleteFunc(p.order, func(l string) bool { return l == label })
+		p.running = slices.DeleteFunc(p.running, func(r runningNode) bool { return r.label == label })
 	}
 	if m.Terminal() && !p.ended {
 		p.ended = true
@@ -153,12 +155,12 @@ func (p *progress) tick(stop chan struct{}) {
 
 // runningNow says which nodes are in progress. p.mu is held.
 func (p *progress) runningNow() string {
-	if len(p.order) == 0 {
+	if len(p.running) == 0 {
 		return "still running"
 	}
-	names := make([]string, len(p.order))
-	for i, l := range p.order {
-		names[i] = fmt.Sprintf("%s (%s)", l, p.running[l])
+	names := make([]string, len(p.running))
+	for i, r := range p.running {
+		names[i] = fmt.Sprintf("%s (%s)", r.label, r.nodeType)
 	}
 	return "running: " + strings.Join(names, ", ")
 }

@@ -13,7 +13,7 @@ import (
 // taken and which nodes are still running; the line stops with the run.
 func TestFollowSaysWhatIsStillRunning(t *testing.T) {
 	var out lockedBuffer
-	p := &progress{w: &out, every: 40 * time.Millisecond, running: map[string]string{}}
+	p := &progress{w: &out, every: 40 * time.Millisecond}
 	p.show(protocol.Message{Type: protocol.NodeStart, NodeID: "fetch", NodeType: "Text Template"})
 	p.show(protocol.Message{Type: protocol.NodeStart, NodeID: "llm", NodeType: "Chat Completion"})
 	p.show(protocol.Message{Type: protocol.NodeEnd, NodeID: "fetch"})

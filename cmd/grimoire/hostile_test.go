@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -48,7 +47,6 @@ var hostileSecret = []byte("hostile-suite-secret-0123456789abcdef")
 // hostileServer is one `grimoire serve` started for the suite.
 type hostileServer struct {
 	base string
-	cmd  *exec.Cmd
 }
 
 func startHostileServer(t *testing.T, env ...string) *hostileServer {
@@ -57,69 +55,9 @@ func startHostileServer(t *testing.T, env ...string) *hostileServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(t.TempDir(), "data")
-	cmd := cliProcess(repo, data, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(cmd.Env, auth.SecretEnv+"="+string(hostileSecret), "GRIMOIRE_LOG_LEVEL=error",
-		"GRIMOIRE_CODE_MAX_TIMEOUT=3s")
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Errorf("serve did not stop within 15s of SIGTERM")
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	urlc := make(chan string, 1)
-	var tail tailLines
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			tail.add(sc.Text())
-			if m := regexp.MustCompile(`grimoire serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
-			}
-		}
-	}()
-	select {
-	case base := <-urlc:
-		return &hostileServer{base: base, cmd: cmd}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve did not print its address; stderr:\n%s", tail.String())
-		return nil
-	}
-}
-
-// tailLines keeps the last lines of a process's stderr.
-type tailLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *tailLines) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, s)
-	if len(l.lines) > 50 {
-		l.lines = l.lines[1:]
-	}
-}
-
-func (l *tailLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
+	env = append([]string{auth.SecretEnv + "=" + string(hostileSecret), "GRIMOIRE_LOG_LEVEL=error", "GRIMOIRE_CODE_MAX_TIMEOUT=3s"}, env...)
+	base, _ := startServe(t, repo, filepath.Join(t.TempDir(), "data"), env)
+	return &hostileServer{base: base}
 }
 
 func hostileToken(t testing.TB, user string) string {

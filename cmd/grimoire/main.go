@@ -44,6 +44,9 @@ func registerInternal(name string, run func(ctx context.Context, env *cliEnv, ar
 
 // cliEnv is what every subcommand writes to; tests substitute buffers.
 type cliEnv struct {
+	// stdin is what `grimoire mcp` reads its client's messages from (nil:
+	// nothing).
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
@@ -51,7 +54,7 @@ type cliEnv struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := runCLI(ctx, &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	code := runCLI(ctx, &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -104,6 +104,9 @@ func liveServer(ctx context.Context, dir string) string {
 type remoteFlags struct {
 	server string
 	token  string
+	// tokenTTL is how long a token minted for the command lives (default
+	// cliTokenTTL).
+	tokenTTL time.Duration
 }
 
 func (f *remoteFlags) register(fs *flag.FlagSet) {
@@ -114,7 +117,8 @@ func (f *remoteFlags) register(fs *flag.FlagSet) {
 // remote is a server the command talks to.
 type remote struct {
 	*grimoire.Client
-	url string
+	url   string
+	token string
 }
 
 // connect returns the server the command should talk to, or nil when it
@@ -154,7 +158,11 @@ func (f *remoteFlags) connect(ctx context.Context, env *cliEnv, dataFlag string)
 		}
 		// Whoever can read the server's secret can mint any token; the CLI
 		// mints one for itself, with the admin role, for this command only.
-		if tok, err = auth.Issue(secret, user, []string{"admin"}, cliTokenTTL); err != nil {
+		ttl := f.tokenTTL
+		if ttl <= 0 {
+			ttl = cliTokenTTL
+		}
+		if tok, err = auth.Issue(secret, user, []string{"admin"}, ttl); err != nil {
 			return nil, err
 		}
 	}
@@ -162,7 +170,7 @@ func (f *remoteFlags) connect(ctx context.Context, env *cliEnv, dataFlag string)
 	if err != nil {
 		return nil, err
 	}
-	return &remote{Client: c, url: u}, nil
+	return &remote{Client: c, url: u, token: tok}, nil
 }
 
 func loopbackHost(h string) bool {

@@ -29,7 +29,7 @@ func cmdResume(ctx context.Context, env *cliEnv, args []string) int {
 	defer rt.Close()
 	resumed, resumeErr := rt.Executor.Resume(ctx)
 	if len(resumed) == 0 && resumeErr == nil {
-		fmt.Fprintln(env.stderr, "no unfinished runs")
+		fmt.Fprintln(env.stderr, "no unfinished runs to resume (a run waiting for an answer stays waiting: grimoire answer)")
 		return 0
 	}
 	code := 0

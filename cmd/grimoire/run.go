@@ -242,6 +242,8 @@ func outcomeError(out *runs.Outcome) error {
 		return fmt.Errorf("run %s failed: %s", out.RunID, out.Error)
 	case runs.StatusCancelled:
 		return fmt.Errorf("run %s cancelled: %s", out.RunID, out.Reason)
+	case runs.StatusWaiting:
+		return fmt.Errorf("run %s waits for an answer (see its RunWaiting event); `grimoire answer %s NODE_ID VALUE` (or POST /v1/runs/%s/answers) continues it", out.RunID, out.RunID, out.RunID)
 	default:
 		msg := fmt.Sprintf("run %s stopped before it finished (%s); `grimoire resume` continues it", out.RunID, out.Status)
 		if out.RecordErr != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grimoire-run/grimoire/services/jsvm"
 	"log/slog"
 	"math"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/grimoire-run/grimoire/events/bus"
 	"github.com/grimoire-run/grimoire/events/embedded"
 	"github.com/grimoire-run/grimoire/events/esdb"
+	pgstore "github.com/grimoire-run/grimoire/events/postgres"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/nodes"
 	"github.com/grimoire-run/grimoire/projections"
@@ -26,12 +26,18 @@ import (
 	usagemodel "github.com/grimoire-run/grimoire/projections/usage"
 	"github.com/grimoire-run/grimoire/server/runs"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/openai"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Environment settings read by every command that opens a runtime.
 const (
 	envData       = "GRIMOIRE_DATA"
 	envEventStore = "GRIMOIRE_EVENTSTORE_URL"
+	// envBlobDir names the blob directory (default DATA/blobs). With
+	// EventStoreDB it is required and must be shared by every process.
+	envBlobDir = "GRIMOIRE_BLOB_DIR"
 	// envStoreBackgroundRate caps how fast the embedded log's flushes and
 	// compactions write, in MiB/s; 0 leaves them unpaced.
 	envStoreBackgroundRate = "GRIMOIRE_STORE_BACKGROUND_MBPS"
@@ -62,6 +68,9 @@ type runtimeOptions struct {
 // the event store, the bus, the spell library, the run executor and the
 // read models. Every command that touches history opens one.
 type runtime struct {
+	// Services are what the node types call (the server's MCP
+	// search_knowledge tool too).
+	Services    nodes.Services
 	Catalog     *nodes.Registry
 	Runner      *graph.Runner
 	Store       events.Store
@@ -73,9 +82,11 @@ type runtime struct {
 	Spells      *spellsmodel.Model
 	Usage       *usagemodel.Model
 	Cache       *cache.Model
-	DataDir     string
-	Logger      *slog.Logger
-	// StoreKind is "embedded" or "eventstoredb", for messages.
+	// Inference is the inference pool, nil when no endpoint is configured.
+	Inference *openai.Router
+	DataDir   string
+	Logger    *slog.Logger
+	// StoreKind is "embedded", "postgresql" or "eventstoredb", for messages.
 	StoreKind string
 	closers   []func() error
 }
@@ -130,21 +141,41 @@ func stderrLogger(env *cliEnv, level slog.Level) *slog.Logger {
 // envLogFormat selects the log format: text (default) or json.
 const envLogFormat = "GRIMOIRE_LOG_FORMAT"
 
-// openStore opens the event store the environment names: EventStoreDB when
-// GRIMOIRE_EVENTSTORE_URL is set, else the embedded store in dir/log. Large
-// event data goes to the content-addressed blob store in dir/blobs either way.
+// openStore opens the event store the environment names:
+// GRIMOIRE_EVENTSTORE_URL=postgres://… the PostgreSQL store, esdb://… the
+// EventStoreDB adapter, unset the embedded store in dir/log.
+//
+// Large event data goes to a blob store that is shared exactly as widely
+// as the log: with PostgreSQL the blobs table beside the log; with the
+// embedded store dir/blobs (or GRIMOIRE_BLOB_DIR); with EventStoreDB, a
+// log every process shares, only a directory the operator declares shared
+// (GRIMOIRE_BLOB_DIR). A per-process blob directory next to a shared log is
+// refused: the other processes would fail on every large event with "blob
+// not found".
 func openStore(ctx context.Context, env *cliEnv, dir string, log *slog.Logger) (events.Store, string, error) {
-	var (
-		inner events.Store
-		kind  string
-	)
-	if url := strings.TrimSpace(env.getenv(envEventStore)); url != "" {
+	url := strings.TrimSpace(env.getenv(envEventStore))
+	blobDir := strings.TrimSpace(env.getenv(envBlobDir))
+	switch {
+	case isPostgresURL(url):
+		if blobDir != "" {
+			return nil, "", fmt.Errorf("%s=%s: with the PostgreSQL event store (%s) blobs live in PostgreSQL, beside the log; unset %s", envBlobDir, blobDir, envEventStore, envBlobDir)
+		}
+		s, err := pgstore.Open(ctx, pgstore.Options{URL: url, Logger: log})
+		if err != nil {
+			return nil, "", fmt.Errorf("open the PostgreSQL event store (%s): %w", envEventStore, err)
+		}
+		return events.WithBlobs(s, s.Blobs(), events.BlobOptions{}), "postgresql", nil
+	case url != "":
+		if blobDir == "" {
+			return nil, "", fmt.Errorf("%s names EventStoreDB, a log every process shares, but large event data would go to this process's own blob directory %s, which the other processes cannot read (they would fail with %q): set %s to a directory every process mounts, or use PostgreSQL (%s=postgres://…), which keeps blobs beside the log",
+				envEventStore, filepath.Join(dir, "blobs"), events.ErrBlobNotFound.Error(), envBlobDir, envEventStore)
+		}
 		s, err := esdb.New(ctx, esdb.Options{URL: url, Logger: log})
 		if err != nil {
 			return nil, "", fmt.Errorf("open EventStoreDB (%s): %w", envEventStore, err)
 		}
-		inner, kind = s, "eventstoredb"
-	} else {
+		return withFileBlobs(s, blobDir, "eventstoredb")
+	default:
 		rate, err := storeBackgroundRate(env.getenv(envStoreBackgroundRate))
 		if err != nil {
 			return nil, "", err
@@ -153,9 +184,22 @@ func openStore(ctx context.Context, env *cliEnv, dir string, log *slog.Logger) (
 		if err != nil {
 			return nil, "", fmt.Errorf("open the event store in %s (is another grimoire process using this data directory? use --data or %s): %w", dir, envData, err)
 		}
-		inner, kind = s, "embedded"
+		if blobDir == "" {
+			blobDir = filepath.Join(dir, "blobs")
+		}
+		return withFileBlobs(s, blobDir, "embedded")
 	}
-	blobs, err := events.NewFileBlobStore(filepath.Join(dir, "blobs"))
+}
+
+// isPostgresURL reports whether GRIMOIRE_EVENTSTORE_URL names PostgreSQL.
+func isPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// withFileBlobs wraps inner with the blob directory dir (closing inner if
+// the directory cannot be opened).
+func withFileBlobs(inner events.Store, dir, kind string) (events.Store, string, error) {
+	blobs, err := events.NewFileBlobStore(dir)
 	if err != nil {
 		inner.Close()
 		return nil, "", err
@@ -192,6 +236,20 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	if err := os.MkdirAll(rt.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// Tracing stops last (closers run in reverse), once every run's span
+	// has ended.
+	stopTracing, traced, err := tracing.Setup(ctx, tracing.Options{Getenv: env.getenv})
+	if err != nil {
+		return nil, err
+	}
+	if traced {
+		rt.Logger.Info("tracing", "exporter", "otlp/http")
+	}
+	rt.onClose(func() error {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return stopTracing(flushCtx)
+	})
 
 	store, kind, err := openStore(ctx, env, rt.DataDir, rt.Logger)
 	if err != nil {
@@ -212,11 +270,13 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	rt.onClose(b.Close)
 
 	rt.Library = &spells.Library{Store: store}
-	svc, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
+	svc, inference, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
 	if err != nil {
 		return nil, err
 	}
 	rt.onClose(closeServices)
+	rt.Inference = inference
+	rt.Services = svc
 	rt.Catalog = nodes.NewRegistry(svc)
 	rt.Runner = &graph.Runner{Catalog: rt.Catalog, Spells: rt.Library}
 

@@ -77,12 +77,14 @@ var serveEnv = []struct{ name, about string }{
 	{envHandshakeRate + ", " + envHandshakeBurst, "socket requests without a valid token one address may make per second, and in a burst; beyond, HTTP 429 (default 5 and 20)"},
 	{envConnectRate + ", " + envConnectBurst, "new sockets one user may open per second, and in a burst; beyond, HTTP 429 (default 5 and 30)"},
 	{envConnectTimeout, "how long a socket has to connect its namespace after its Engine.IO handshake (default 10s)"},
-	{envEventStore, "EventStoreDB instead of the embedded log (esdb://host:2113?tls=false)"},
+	{envEventStore, "a shared log instead of the embedded one: PostgreSQL (postgres://user@host:5432/db, blobs in the database) or EventStoreDB (esdb://host:2113?tls=false)"},
+	{envBlobDir, "blob directory (default DATA/blobs); with EventStoreDB required, and shared by every process"},
 	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
 	{"GRIMOIRE_OPENAI_BASE_URL, _API_KEY, _MODEL, _EMBEDDING_MODEL, _MODEL_ALIASES, _CONFIG", "the OpenAI-compatible model endpoints (docs/services.md)"},
 	{"GRIMOIRE_EMBEDDER", "local or openai"},
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
 	{"GRIMOIRE_EMBED_BATCH_WAIT", "most time micro-batching adds to an embedding call (default 5ms; 0 off)"},
+	{"GRIMOIRE_MCP_SERVERS", `external MCP servers Chat Completion nodes may use: {"name": {"url": "http://host/mcp", "token": "..."}}`},
 	{envPrices, "JSON price table by model, for the usage model's costs"},
 	{envCodeMaxTimeout, "the most time a Code node may ask for in its timeout (default 30s)"},
 	{envCodeSandbox, "process (default): Code nodes run in worker processes; none: in the server's process"},
@@ -253,8 +255,12 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	opts := server.Options{
 		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
 		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log, Limits: limits,
-		Socket:   sockOpts,
-		Analysts: server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Socket:    sockOpts,
+		Analysts:  server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
+		Knowledge: &rt.Services,
+	}
+	if rt.Inference != nil {
+		opts.Inference = rt.Inference
 	}
 	if !*noDemo {
 		spell, _, err := graph.ParseSpell(demoSpell)
@@ -294,8 +300,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stderr, `grimoire serving on %s (store: %s, data: %s)
   REST:      %s/v1/spells   (OpenAPI: %s/openapi.json)
   Socket.IO: %s/socket.io/  (Engine.IO 3 and 4 clients; 2.x clients: transports ['websocket'])
+  MCP:       %s/mcp          (Streamable HTTP, the same tokens; stdio: grimoire mcp)
   token:     grimoire token create --user alice [--role analyst] [--ttl 24h] --data %s
-`, url, rt.StoreKind, rt.DataDir, url, url, url, rt.DataDir)
+`, url, rt.StoreKind, rt.DataDir, url, url, url, url, rt.DataDir)
 	if !*noDemo {
 		fmt.Fprintf(env.stderr, "  demo:      curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"inputs\":{\"name\":\"Ada\"}}' '%s/v1/spells/demo/runs?mode=sync'\n", url)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/fromenv"
 	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/openai"
 	"github.com/grimoire-run/grimoire/services/sandbox"
 )
 
@@ -23,30 +24,34 @@ import (
 // endpoints named by GRIMOIRE_OPENAI_*, embeddings from the local lexical
 // embedder and vectors from the embedded index under dir/vectors when
 // nothing else is configured, Weaviate when GRIMOIRE_WEAVIATE_URL is set,
-// agent memory in the event store, and the JavaScript sandbox.
-func openServices(ctx context.Context, env *cliEnv, dir string, store events.Store, log *slog.Logger) (nodes.Services, func() error, error) {
+// agent memory in the event store, and the JavaScript sandbox. The
+// inference pool (nil when no endpoint is configured) is returned beside
+// them for its metrics.
+func openServices(ctx context.Context, env *cliEnv, dir string, store events.Store, log *slog.Logger) (nodes.Services, *openai.Router, func() error, error) {
+	noop := func() error { return nil }
 	sbSettings, err := sandboxSettings(env)
 	if err != nil {
-		return nodes.Services{}, func() error { return nil }, err
+		return nodes.Services{}, nil, noop, err
 	}
 	fs, err := fromenv.Open(ctx, fromenv.Options{DataDir: dir, Getenv: env.getenv, Logger: log})
 	if err != nil {
-		return nodes.Services{}, func() error { return nil }, err
+		return nodes.Services{}, nil, noop, err
 	}
 	log.Info("services", "summary", fs.Summary)
 	sandbox, err := sbSettings.open()
 	if err != nil {
-		return nodes.Services{}, func() error { return nil }, errors.Join(err, fs.Close())
+		return nodes.Services{}, nil, noop, errors.Join(err, fs.Close())
 	}
 	svc := nodes.Services{
 		Completion:   fs.Completion,
 		Embedder:     fs.Embedder,
 		Vectors:      fs.Vectors,
+		ToolServers:  fs.ToolServers,
 		Memory:       memory.New(store, memory.Options{}),
 		Sandbox:      sandbox,
 		DefaultModel: fs.DefaultModel,
 	}
-	return svc, func() error { return errors.Join(sandbox.Close(), fs.Close()) }, nil
+	return svc, fs.Router, func() error { return errors.Join(sandbox.Close(), fs.Close()) }, nil
 }
 
 // The Code node's sandbox settings (docs/services.md, docs/decisions/0008).

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,70 @@ func cliProcess(dir, data string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startServe starts `grimoire serve` on a loopback port it picks, in repo,
+// on data, with env added to the CLI's, and returns its address and a stop
+// that ends it with SIGTERM and waits (killing it after 20 s); the test's
+// end stops it otherwise. A serve that exits first fails the test with
+// what it printed.
+func startServe(t *testing.T, repo, data string, env []string, flags ...string) (base string, stop func()) {
+	t.Helper()
+	base, _, stop = startServeProcess(t, repo, data, env, flags...)
+	return base, stop
+}
+
+// startServeProcess is startServe that also returns the process (to kill it).
+func startServeProcess(t *testing.T, repo, data string, env []string, flags ...string) (base string, serve *exec.Cmd, stop func()) {
+	t.Helper()
+	serve = cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
+	serve.Env = append(serve.Env, env...)
+	stderr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			serve.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { serve.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				serve.Process.Kill()
+				<-done
+			}
+		})
+	}
+	t.Cleanup(stop)
+	urlc := make(chan string, 1)
+	var lines []string
+	linesDone := make(chan struct{})
+	go func() {
+		defer close(linesDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if len(lines) < 200 {
+				lines = append(lines, sc.Text())
+			}
+			if m := regexp.MustCompile(`grimoire serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	select {
+	case base = <-urlc:
+	case <-linesDone:
+		serve.Wait()
+		t.Fatalf("serve exited: %s", strings.Join(lines, "\n"))
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not print its address")
+	}
+	return base, serve, stop
+}
+
 // TestREADMETourBesideARunningServer follows README.md's tour with a server
 // running on the data directory, as `make run` leaves it: the CLI finds the
 // server by itself and talks to it (the store is locked by the server),
@@ -37,43 +102,7 @@ func TestREADMETourBesideARunningServer(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 
-	serve := cliProcess(repo, data, "serve", "--addr", "127.0.0.1:0", "--dev-llm")
-	stderr, err := serve.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			serve.Process.Signal(syscall.SIGTERM)
-			serve.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		if !stopped {
-			serve.Process.Kill()
-			serve.Wait()
-		}
-	})
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`grimoire serving on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-urlc:
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not print its address")
-	}
+	base, stop := startServe(t, repo, data, nil, "--dev-llm")
 
 	type result struct {
 		out, errs string

@@ -3,10 +3,11 @@ package embedded
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/grimoire-run/grimoire/events"
 )
 
 // pruner is an Engine that can delete single records.
@@ -14,9 +15,8 @@ type pruner interface {
 	Prune(stream string, revisions []uint64) (int, error)
 }
 
-// ErrPruneHead: the last event of a stream is never deleted, so that the
-// stream's next append still expects the revision it always did.
-var ErrPruneHead = errors.New("the last event of a stream cannot be pruned")
+// ErrPruneHead is events.ErrPruneHead, kept for callers of this package.
+var ErrPruneHead = events.ErrPruneHead
 
 // Prune deletes the events of stream at the given revisions (the retention
 // policy, docs/retention.md) in one synced batch and returns how many it

@@ -71,9 +71,14 @@ type Recording struct {
 	Usage *events.Usage
 	// Resumes counts RunResumed events.
 	Resumes int
+	// Paused: the run's last word is RunPaused (it waits for answers and
+	// holds nothing); an answer or a resume since clears it.
+	Paused bool
 
-	ports   NodePorts
-	results map[string]recordedResult
+	ports    NodePorts
+	results  map[string]recordedResult
+	pending  []events.RunWaiting // questions not answered yet, in stream order
+	answered map[string]bool     // node ids of answered questions
 }
 
 type recordedResult struct {
@@ -120,7 +125,8 @@ func (r *Recording) apply(e events.RecordedEvent) error {
 	r.LastSeq = e.Revision + 1
 	switch e.Type {
 	case events.TypeRunRequested, events.TypeNodeCompleted, events.TypeNodeCacheHit,
-		events.TypeRunCompleted, events.TypeRunFailed, events.TypeRunCancelled, events.TypeRunResumed:
+		events.TypeRunCompleted, events.TypeRunFailed, events.TypeRunCancelled, events.TypeRunResumed,
+		events.TypeRunWaiting, events.TypeRunAnswered, events.TypeRunPaused:
 	default:
 		return nil
 	}
@@ -134,6 +140,27 @@ func (r *Recording) apply(e events.RecordedEvent) error {
 		r.RequestedMetadata = e.Metadata
 	case events.RunResumed:
 		r.Resumes++
+		r.Paused = false
+	case events.RunWaiting:
+		if _, answered := r.results[activationKey(p.NodeRef)]; !answered && r.waitIndex(p.NodeRef) < 0 {
+			r.pending = append(r.pending, p)
+		}
+	case events.RunAnswered:
+		if i := r.waitIndex(p.NodeRef); i >= 0 {
+			r.pending = slices.Delete(r.pending, i, i+1)
+		}
+		fired := []string{AnsweredTrigger}
+		if p.TimedOut {
+			fired = []string{TimedOutTrigger}
+		}
+		r.keep(p.NodeRef, map[string]any{AnswerOutput: p.Value}, fired)
+		if r.answered == nil {
+			r.answered = map[string]bool{}
+		}
+		r.answered[p.NodeID] = true
+		r.Paused = false
+	case events.RunPaused:
+		r.Paused = true
 	case events.NodeCompleted:
 		if p.Usage != nil {
 			if r.Usage == nil {
@@ -162,6 +189,29 @@ func (r *Recording) keep(ref events.NodeRef, outputs map[string]any, fired []str
 		return
 	}
 	r.results[k] = recordedResult{outputs: outputs, fired: fired, nodeType: ref.NodeType}
+}
+
+// The ports of a waiting node (the Ask node type) that a RunAnswered fills.
+const (
+	AnswerOutput    = "answer"
+	AnsweredTrigger = "trigger"
+	TimedOutTrigger = "timeout"
+)
+
+func (r *Recording) waitIndex(ref events.NodeRef) int {
+	k := activationKey(ref)
+	return slices.IndexFunc(r.pending, func(w events.RunWaiting) bool { return activationKey(w.NodeRef) == k })
+}
+
+// Pending lists the questions the run waits on, oldest first.
+func (r *Recording) Pending() []events.RunWaiting { return slices.Clone(r.pending) }
+
+// Answered reports whether a question at nodeID was answered (or timed out).
+func (r *Recording) Answered(nodeID string) bool { return r.answered[nodeID] }
+
+// Waits implements graph.Waits: the activation asked and has no answer yet.
+func (r *Recording) Waits(path []string, nodeID string, activation int) bool {
+	return r.waitIndex(events.NodeRef{Path: path, NodeID: nodeID, Activation: activation}) >= 0
 }
 
 // Completed is how many activations the recording can replay.
@@ -196,4 +246,7 @@ func addUsage(dst *events.Usage, u events.Usage) {
 	dst.Calls += u.Calls
 }
 
-var _ graph.Recorded = (*Recording)(nil)
+var (
+	_ graph.Recorded = (*Recording)(nil)
+	_ graph.Waits    = (*Recording)(nil)
+)

@@ -338,6 +338,17 @@ func (r *Recorder) ObserveNode(e graph.NodeEvent) {
 			hit.FromRunID = r.opts.RunID
 		}
 		r.addLocked(hit, e.Time)
+	case graph.NodeWaiting:
+		r.flushChunkLocked(chunkKeyOf(ref), true)
+		w := &events.RunWaiting{NodeRef: ref}
+		if q := e.Question; q != nil {
+			w.Prompt, w.Schema, w.AnsweredBy, w.OnDeadline, w.TimeoutValue = q.Prompt, q.Schema, q.AnsweredBy, q.OnDeadline, q.TimeoutValue
+			if !q.Deadline.IsZero() {
+				d := q.Deadline.UTC()
+				w.Deadline = &d
+			}
+		}
+		r.addLocked(w, e.Time)
 	}
 }
 
@@ -878,6 +889,12 @@ func setHeader(payload any, h events.RunHeader) bool {
 	case *events.RunFailed:
 		p.RunHeader = h
 	case *events.RunCancelled:
+		p.RunHeader = h
+	case *events.RunWaiting:
+		p.RunHeader = h
+	case *events.RunAnswered:
+		p.RunHeader = h
+	case *events.RunPaused:
 		p.RunHeader = h
 	default:
 		return false

@@ -10,11 +10,14 @@ import (
 
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/events/embedded"
+	pgstore "github.com/grimoire-run/grimoire/events/postgres"
 	"github.com/grimoire-run/grimoire/projections"
 	"github.com/grimoire-run/grimoire/projections/history"
 	"github.com/grimoire-run/grimoire/projections/retention"
 	"github.com/grimoire-run/grimoire/projections/runs"
 	"github.com/grimoire-run/grimoire/projections/usage"
+	"github.com/grimoire-run/grimoire/services/postgres"
+	"github.com/grimoire-run/grimoire/services/postgres/pgtest"
 )
 
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -62,13 +65,28 @@ func withoutChunks(t *testing.T, st events.Store, runID string) *history.Timelin
 }
 
 func TestRetentionDropsOldTokenChunksAndTheLogStaysConsistent(t *testing.T) {
-	ctx := context.Background()
 	inner, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inner.Close()
-	st := inner // the real embedded store, which implements retention.Pruner
+	testRetention(t, inner) // the real embedded store, which implements retention.Pruner
+}
+
+// The same on the PostgreSQL store, in a fresh schema of the test database.
+func TestRetentionOnPostgreSQL(t *testing.T) {
+	db := pgtest.Open(t, postgres.Options{})
+	inner, err := pgstore.Open(context.Background(), pgstore.Options{DB: db, Schema: pgtest.FreshSchema(t, db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	testRetention(t, inner)
+}
+
+func testRetention(t *testing.T, inner events.Store) {
+	ctx := context.Background()
+	st := inner
 	writeRun(t, st, "old-done", now.AddDate(0, 0, -40), true)
 	writeRun(t, st, "old-open", now.AddDate(0, 0, -40), false)
 	writeRun(t, st, "new-done", now.AddDate(0, 0, -1), true)

@@ -37,6 +37,9 @@ const (
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	// StatusWaiting: the run waits for answers (RunPaused) and holds
+	// nothing; an answer resumes it.
+	StatusWaiting = "waiting"
 )
 
 // NodeCounts counts a run's node events.
@@ -270,6 +273,10 @@ func (m *Model) apply(runID string, e events.RecordedEvent) error {
 	case events.TypeRunResumed:
 		r.Resumes++
 		running()
+	case events.TypeRunPaused:
+		if !Finished(r.Status) {
+			r.Status = StatusWaiting
+		}
 	case events.TypeRunCompleted, events.TypeRunFailed, events.TypeRunCancelled:
 		var p ended
 		if err := json.Unmarshal(e.Data, &p); err != nil {
@@ -335,7 +342,7 @@ type Filter struct {
 	SpellID string
 	User    string
 	// Status is one of the Status constants; "unfinished" matches
-	// requested and running.
+	// requested, running and waiting.
 	Status string
 	// Since and Until bound Started: Since <= Started < Until.
 	Since, Until time.Time

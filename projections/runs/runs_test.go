@@ -260,3 +260,36 @@ func TestListFiltersAndPages(t *testing.T) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
+
+// A run that pauses for an answer lists as waiting (and unfinished); its
+// answer and resume make it running again.
+func TestAPausedRunIsWaitingUntilAnswered(t *testing.T) {
+	st := projtest.OpenStore(t)
+	m, _ := runs.Open(runs.Options{})
+	r := projtest.Start(t, st, m)
+	evs := runEvents("w1", "ada", t0, 1, nil)
+	ref := events.NodeRef{NodeID: "ask", NodeType: "Ask", Activation: 1}
+	evs = append(evs,
+		events.MustEncode(&events.RunWaiting{RunHeader: hdr("w1", 5, t0), NodeRef: ref, Prompt: "ok?", AnsweredBy: []string{"ada"}}),
+		events.MustEncode(&events.RunPaused{RunHeader: hdr("w1", 6, t0), Waiting: []events.NodeRef{ref}}))
+	res := appendRun(t, st, "w1", evs)
+	projtest.CaughtUp(t, r, "runs")
+	if w, _ := m.Get("w1"); w.Status != runs.StatusWaiting {
+		t.Fatalf("w1: %+v", w)
+	}
+	if page, _ := m.List(runs.Filter{Status: runs.StatusWaiting}); len(page.Runs) != 1 || page.Runs[0].RunID != "w1" {
+		t.Fatalf("status=waiting lists %+v", page.Runs)
+	}
+	if ids, _ := m.Unfinished(context.Background()); !reflect.DeepEqual(ids, []string{"w1"}) {
+		t.Fatalf("unfinished %v", ids)
+	}
+	if _, err := st.Append(context.Background(), events.RunStream("w1"), events.Exact(res.NextRevision),
+		events.MustEncode(&events.RunAnswered{RunHeader: hdr("w1", 7, t0), NodeRef: ref, Value: true, By: "ada"}),
+		events.MustEncode(&events.RunResumed{RunHeader: hdr("w1", 8, t0), AfterSeq: 7})); err != nil {
+		t.Fatal(err)
+	}
+	projtest.CaughtUp(t, r, "runs")
+	if w, _ := m.Get("w1"); w.Status != runs.StatusRunning {
+		t.Fatalf("answered w1: %+v", w)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/grimoire-run/grimoire/events"
@@ -41,6 +42,49 @@ type Version struct {
 type Model struct {
 	snap   snapfile.Keeper // lock and checkpoint (no snapshot file)
 	spells map[string]*Spell
+
+	watchMu  sync.Mutex
+	watchers map[*watcher]struct{}
+}
+
+// Change is one spell event the model applied: the spell as it was before
+// (nil when it did not exist) and as it is now (Deleted after a delete),
+// both without their version history.
+type Change struct {
+	Before *Spell
+	After  Spell
+}
+
+type watcher struct{ fn func(Change) }
+
+// Watch calls fn after each spell event the model applies (saves, shares,
+// deletes; the rebuild at start too), in log order, from the goroutine that
+// feeds the model: fn must not block. stop ends the calls.
+func (m *Model) Watch(fn func(Change)) (stop func()) {
+	w := &watcher{fn: fn}
+	m.watchMu.Lock()
+	if m.watchers == nil {
+		m.watchers = map[*watcher]struct{}{}
+	}
+	m.watchers[w] = struct{}{}
+	m.watchMu.Unlock()
+	return func() {
+		m.watchMu.Lock()
+		delete(m.watchers, w)
+		m.watchMu.Unlock()
+	}
+}
+
+func (m *Model) notify(c Change) {
+	m.watchMu.Lock()
+	ws := make([]*watcher, 0, len(m.watchers))
+	for w := range m.watchers {
+		ws = append(ws, w)
+	}
+	m.watchMu.Unlock()
+	for _, w := range ws {
+		w.fn(c)
+	}
 }
 
 // New returns an empty model.
@@ -61,16 +105,41 @@ func (m *Model) Reset(context.Context) error {
 
 // Handle applies one event; an event at or before the checkpoint changes nothing.
 func (m *Model) Handle(_ context.Context, e events.RecordedEvent) error {
+	change, changed, err := m.apply(e)
+	if err == nil && changed {
+		m.notify(change)
+	}
+	return err
+}
+
+// apply applies e under the lock and returns the change it made.
+func (m *Model) apply(e events.RecordedEvent) (c Change, changed bool, err error) {
 	m.snap.Lock()
 	defer m.snap.Unlock()
 	if e.Position == 0 || m.snap.Seen(e.Position) {
-		return nil
+		return c, false, nil
 	}
+	var touched *Spell
+	before := func(s *Spell) {
+		if s != nil {
+			b := *s
+			b.Versions = nil
+			c.Before = &b
+		}
+		touched = s
+	}
+	defer func() {
+		if err == nil && touched != nil {
+			c.After = *touched
+			c.After.Versions = nil
+			changed = true
+		}
+	}()
 	switch e.Type {
 	case events.TypeSpellSaved:
 		var saved events.SpellSaved
 		if err := json.Unmarshal(e.Data, &saved); err != nil {
-			return fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
+			return c, false, fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
 		}
 		var doc struct {
 			Name string `json:"name"`
@@ -82,10 +151,12 @@ func (m *Model) Handle(_ context.Context, e events.RecordedEvent) error {
 		}
 		_ = json.Unmarshal(e.Metadata, &meta)
 		s := m.spells[saved.SpellID]
+		before(s)
 		if s == nil {
 			s = &Spell{ID: saved.SpellID}
 			m.spells[saved.SpellID] = s
 		}
+		touched = s
 		s.Name, s.Version, s.Hash, s.Updated, s.Deleted = doc.Name, saved.Version, saved.Hash, saved.Time, false
 		if meta.Owner != "" {
 			s.Owner = meta.Owner
@@ -100,21 +171,23 @@ func (m *Model) Handle(_ context.Context, e events.RecordedEvent) error {
 	case events.TypeSpellShared:
 		var sh events.SpellShared
 		if err := json.Unmarshal(e.Data, &sh); err != nil {
-			return fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
+			return c, false, fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
 		}
 		if s := m.spells[sh.SpellID]; s != nil {
+			before(s)
 			s.Sharing, s.Updated = sh.Sharing, sh.Time
 		}
 	case events.TypeSpellDeleted:
 		var del events.SpellDeleted
 		if err := json.Unmarshal(e.Data, &del); err != nil {
-			return fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
+			return c, false, fmt.Errorf("spells model: %s at %d: %w", e.Type, e.Position, err)
 		}
 		if s := m.spells[del.SpellID]; s != nil {
+			before(s)
 			s.Deleted, s.Updated, s.Sharing = true, del.Time, events.Sharing{}
 		}
 	}
-	return m.snap.Applied(e.Position)
+	return c, false, m.snap.Applied(e.Position)
 }
 
 // List returns the spells that are not deleted, by id, without their

@@ -54,3 +54,41 @@ func TestSpellsKeepsVersionsDeletionsAndIgnoresRepeats(t *testing.T) {
 		t.Error("Reset left spells")
 	}
 }
+
+func TestWatchSeesEachChangeWithTheSpellBeforeAndAfter(t *testing.T) {
+	ctx := context.Background()
+	m := spells.New()
+	var got []spells.Change
+	stop := m.Watch(func(c spells.Change) { got = append(got, c) })
+	share := events.MustEncode(&events.SpellShared{SpellID: "a", Sharing: events.Sharing{Readers: []string{"bob"}}, Time: time.Unix(2, 0)})
+	del := events.MustEncode(&events.SpellDeleted{SpellID: "a", User: "ann", Time: time.Unix(3, 0)})
+	for _, e := range []events.RecordedEvent{
+		saved("a", 1, "sha256:1", "ann", "First", 1),
+		{Stream: events.SpellStream("a"), Type: share.Type, Data: share.Data, Position: 2, Revision: 1},
+		saved("a", 1, "sha256:1", "ann", "First", 2), // a repeat: no change
+		{Stream: events.SpellStream("a"), Type: del.Type, Data: del.Data, Position: 3, Revision: 2},
+	} {
+		if err := m.Handle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d changes, want 3: %+v", len(got), got)
+	}
+	if got[0].Before != nil || got[0].After.Owner != "ann" || got[0].After.Version != 1 {
+		t.Errorf("save: %+v", got[0])
+	}
+	if got[1].Before == nil || len(got[1].Before.Sharing.Readers) != 0 || !got[1].After.Sharing.Allows("bob") {
+		t.Errorf("share: %+v", got[1])
+	}
+	if got[2].Before == nil || !got[2].Before.Sharing.Allows("bob") || !got[2].After.Deleted {
+		t.Errorf("delete: %+v", got[2])
+	}
+	stop()
+	if err := m.Handle(ctx, saved("b", 1, "sha256:b", "bob", "Bee", 4)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Errorf("a change after stop was seen: %+v", got[3:])
+	}
+}

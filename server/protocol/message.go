@@ -19,6 +19,12 @@ const (
 	RunCompleted = "run:completed"
 	RunFailed    = "run:failed"
 	RunCancelled = "run:cancelled"
+	// NodeWaiting: an Ask node waits for an answer (RunWaiting).
+	NodeWaiting = "node:waiting"
+	// NodeAnswered: a waiting node got its answer or timed out (RunAnswered).
+	NodeAnswered = "node:answered"
+	// RunWaiting: the run has nothing left to do but wait (RunPaused).
+	RunWaiting = "run:waiting"
 )
 
 // Message is one run event as clients see it.
@@ -48,7 +54,18 @@ type Message struct {
 	ParentRun  string         `json:"parentRunId,omitempty"`
 	AfterSeq   uint64         `json:"afterSeq,omitempty"`
 	Nodes      []NodeResult   `json:"nodes,omitempty"`
-	Time       time.Time      `json:"time"`
+	// Prompt, Schema, AnsweredBy, Deadline and OnDeadline describe the
+	// question of node:waiting; Value, TimedOut and User (who answered)
+	// the answer of node:answered; Waiting the questions of run:waiting.
+	Prompt     string           `json:"prompt,omitempty"`
+	Schema     map[string]any   `json:"schema,omitempty"`
+	AnsweredBy []string         `json:"answeredBy,omitempty"`
+	Deadline   *time.Time       `json:"deadline,omitempty"`
+	OnDeadline string           `json:"onDeadline,omitempty"`
+	Value      any              `json:"value,omitempty"`
+	TimedOut   bool             `json:"timedOut,omitempty"`
+	Waiting    []events.NodeRef `json:"waiting,omitempty"`
+	Time       time.Time        `json:"time"`
 }
 
 // Terminal reports whether the message ends its run.
@@ -153,6 +170,20 @@ func FromEvent(e events.RecordedEvent) (m Message, ok bool, err error) {
 		m.Type = RunCancelled
 		header(&m, p.RunHeader)
 		m.Reason, m.DurationMs = p.Reason, ms(p.Duration)
+	case events.RunWaiting:
+		m.Type = NodeWaiting
+		header(&m, p.RunHeader)
+		node(&m, p.NodeRef)
+		m.Prompt, m.Schema, m.AnsweredBy, m.Deadline, m.OnDeadline = p.Prompt, p.Schema, p.AnsweredBy, p.Deadline, p.OnDeadline
+	case events.RunAnswered:
+		m.Type = NodeAnswered
+		header(&m, p.RunHeader)
+		node(&m, p.NodeRef)
+		m.Value, m.User, m.TimedOut = p.Value, p.By, p.TimedOut
+	case events.RunPaused:
+		m.Type = RunWaiting
+		header(&m, p.RunHeader)
+		m.Waiting = p.Waiting
 	default:
 		return Message{}, false, nil
 	}

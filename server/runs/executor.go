@@ -14,6 +14,7 @@ import (
 	"github.com/grimoire-run/grimoire/events/recorder"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/server/spells"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Publisher is the event bus committed run events go to.
@@ -126,7 +127,7 @@ type RunSpec struct {
 	Entry string
 	// User is the caller's JWT subject ("" for the CLI).
 	User string
-	// Source is where the request came from: "cli", "rest", "socket".
+	// Source is where the request came from: "cli", "rest", "socket", "mcp".
 	Source        string
 	CorrelationID string
 	// ParentRunID is set for a re-run from history or a fork.
@@ -196,6 +197,23 @@ type Run struct {
 	// namedByCaller: the caller chose the run id, so the log may hold
 	// what an earlier try of it wrote (its state writes are counted).
 	namedByCaller bool
+	// trace is the traceparent of the request that started the run (kept
+	// in runMeta), which the run's span continues; source is where that
+	// request came from.
+	trace, source string
+	// waiting lists the activations that began to wait in this run (its
+	// observer's goroutine writes it, finish reads it after the run).
+	waiting []events.NodeRef
+
+	// rec records the run; Answer adds answers to it while the run goes
+	// on (answered), until finish sets ending.
+	rec      *recorder.Recorder
+	mu       sync.Mutex
+	answered []events.NodeRef
+	ending   bool
+	// resumeAfter: the run ended waiting with answers recorded meanwhile:
+	// it resumes at once.
+	resumeAfter bool
 }
 
 // ID is the run's id.
@@ -246,6 +264,8 @@ type Executor struct {
 
 	spellsMu sync.Mutex
 	saved    map[string]bool // spellID + "\x00" + hash known to be in the log
+
+	deadlines *deadlineQueue // of the questions waiting runs ask
 }
 
 // New returns an executor.
@@ -258,14 +278,16 @@ func New(opts Options) (*Executor, error) {
 	}
 	opts.setDefaults()
 	base, stop := context.WithCancelCause(context.Background())
-	return &Executor{
+	e := &Executor{
 		opts:   opts,
 		log:    opts.Logger,
 		base:   base,
 		stop:   stop,
 		active: map[string]*Run{},
 		saved:  map[string]bool{},
-	}, nil
+	}
+	e.deadlines = newDeadlineQueue(opts.Now, e.expire)
+	return e, nil
 }
 
 // runMeta is kept in RunRequested's metadata: what a resumed run needs
@@ -279,6 +301,9 @@ type runMeta struct {
 	StateSession string `json:"stateSession,omitempty"`
 	// ForkOf says which run and node a fork was started from.
 	ForkOf *ForkOrigin `json:"forkOf,omitempty"`
+	// TraceParent is the W3C traceparent of the request that started the
+	// run, so that a resumed run joins the same trace.
+	TraceParent string `json:"traceParent,omitempty"`
 }
 
 // ForkOrigin is where a fork came from: the parent run (also in
@@ -326,6 +351,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, err
 	}
 	run.namedByCaller = spec.RunID != ""
+	run.trace, run.source = tracing.Parent(ctx), spec.Source
 	started := false
 	defer func() {
 		if !started {
@@ -353,7 +379,7 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, err
 	}
 	requestedAt := e.opts.Now()
-	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, StateSession: spec.StateSession, ForkOf: spec.ForkOf})
+	meta, _ := json.Marshal(runMeta{InputOrder: spec.InputOrder, Entry: spec.Entry, NoCache: spec.NoCache, StateSession: spec.StateSession, ForkOf: spec.ForkOf, TraceParent: run.trace})
 	req := &events.RunRequested{
 		RunHeader:   events.RunHeader{Time: requestedAt},
 		Inputs:      spec.Inputs,
@@ -451,7 +477,12 @@ func (e *Executor) newRecorder(runID string, prog *graph.Program, correlationID 
 // launch runs the program in the background and records how it ended.
 // prior is the recording of a resumed run (nil for a new one).
 func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, noCache bool, stateSession string, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) {
-	ctx := run.ctx
+	ctx, endSpan := tracing.StartRun(tracing.WithParent(run.ctx, run.trace), tracing.Run{
+		ID: run.id, Spell: prog.Spell.ID, User: req.User, Source: run.source, Resumed: prior != nil,
+	})
+	if tracing.Enabled() {
+		req.NodeContext = nodeSpan
+	}
 	req.Observer = rec
 	if req.State == nil {
 		req.State = newLogState(e.opts.Store, &e.folds, prog.Spell, req.User, stateSession, req.RunID, prior != nil || run.namedByCaller, e.opts.Now)
@@ -465,9 +496,12 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 	if prior != nil {
 		req.Recorded = prior
 	}
+	req.Observer = e.watchQuestions(run, req.Observer)
+	run.rec = rec
 	go func() {
 		res, err := e.opts.Runner.RunProgram(ctx, prog, req)
-		run.outcome = e.finish(ctx, run.id, res, err, rec, requestedAt, prior)
+		run.outcome = e.finish(ctx, run, res, err, rec, requestedAt, prior)
+		endSpan(run.outcome.Status, run.outcome.Error)
 		// Done is closed once the run's end is durable and the run has
 		// left the active list (a caller woken by Wait never finds it still
 		// listed), without waiting for the bus: the recorder's Close below
@@ -479,15 +513,28 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 			e.log.Error("run's events not all published", "run", run.id, "err", err)
 		}
 		cancel()
+		if run.resumeAfter {
+			if _, err := e.resume(context.Background(), run.id, "answered"); err != nil {
+				// The answers stand: the next Resume goes on with them.
+				e.log.Error("run not resumed after its answers", "run", run.id, "err", err)
+			}
+		}
 		e.wg.Done()
 	}()
+}
+
+// nodeSpan is graph.RunRequest.NodeContext when tracing is on: a span per
+// node activation, under the run's.
+func nodeSpan(ctx context.Context, e graph.NodeEvent) (context.Context, func(error)) {
+	return tracing.StartNode(ctx, tracing.Node{ID: e.NodeID, Type: e.NodeType, Path: e.Path, Activation: e.Activation})
 }
 
 // recorderCloseTimeout bounds how long a run's end waits for its recording
 // (when cancelled, say): the end must be recorded, but not forever.
 const recorderCloseTimeout = 30 * time.Second
 
-func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResult, runErr error, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) Outcome {
+func (e *Executor) finish(ctx context.Context, run *Run, res *graph.RunResult, runErr error, rec *recorder.Recorder, requestedAt time.Time, prior *recorder.Recording) Outcome {
+	runID := run.id
 	out := Outcome{RunID: runID, Duration: e.opts.Now().Sub(requestedAt)}
 	usage := rec.Usage()
 	if prior != nil && prior.Usage != nil {
@@ -502,6 +549,11 @@ func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResul
 	}
 	out.Usage = usage
 
+	run.mu.Lock()
+	run.ending = true // answers go to the log from now on
+	answered := len(run.answered) > 0
+	run.mu.Unlock()
+
 	cause := context.Cause(ctx)
 	var c *cancelled
 	var terminal any
@@ -511,6 +563,11 @@ func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResul
 		terminal = &events.RunCompleted{Outputs: res.Outputs, Duration: out.Duration, Usage: usage}
 	case errors.Is(cause, errShutdown):
 		out.Status, out.Reason = StatusInterrupted, "executor closed"
+	case cause == nil && errors.Is(runErr, graph.ErrWaiting) && answered:
+		out.Status, run.resumeAfter = StatusWaiting, true
+	case cause == nil && errors.Is(runErr, graph.ErrWaiting):
+		out.Status = StatusWaiting
+		terminal = &events.RunPaused{Waiting: waitingRefs(prior, run.waiting)}
 	case errors.As(cause, &c):
 		out.Status, out.Reason = StatusCancelled, c.reason
 		terminal = &events.RunCancelled{Reason: c.reason, Duration: out.Duration}
@@ -544,6 +601,34 @@ func (e *Executor) finish(ctx context.Context, runID string, res *graph.RunResul
 	}
 	e.log.Info("run ended", "run", runID, "status", out.Status, "duration", out.Duration, "error", out.Error)
 	return out
+}
+
+// watchQuestions passes a run's node events on to next, and keeps the
+// questions its nodes begin to ask: their deadlines are scheduled, and
+// finish lists them in RunPaused.
+func (e *Executor) watchQuestions(run *Run, next graph.Observer) graph.Observer {
+	return graph.ObserverFunc(func(ev graph.NodeEvent) {
+		if ev.Kind == graph.NodeWaiting {
+			ref := events.NodeRef{NodeID: ev.NodeID, NodeType: ev.NodeType, Activation: ev.Activation, Path: ev.Path}
+			run.waiting = append(run.waiting, ref)
+			if q := ev.Question; q != nil && !q.Deadline.IsZero() {
+				e.deadlines.add(run.id, ref, q.Deadline)
+			}
+		}
+		next.ObserveNode(ev)
+	})
+}
+
+// waitingRefs lists the questions a run that ends waiting waits on: those
+// it asked before (still unanswered) and those it asked now.
+func waitingRefs(prior *recorder.Recording, asked []events.NodeRef) []events.NodeRef {
+	var out []events.NodeRef
+	if prior != nil {
+		for _, q := range prior.Pending() {
+			out = append(out, q.NodeRef)
+		}
+	}
+	return append(out, asked...)
 }
 
 // Get returns a run in progress in this executor.
@@ -598,12 +683,12 @@ func (e *Executor) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		e.stop(errShutdown)
-		return nil
 	case <-ctx.Done():
+		e.stop(errShutdown)
+		<-done
 	}
 	e.stop(errShutdown)
-	<-done
+	e.deadlines.stop()
 	return nil
 }
 

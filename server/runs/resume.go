@@ -13,7 +13,9 @@ import (
 )
 
 // Resume takes over every unfinished run (RunRequested but no RunCompleted,
-// RunFailed or RunCancelled) that is not already running here: it loads the
+// RunFailed or RunCancelled) that is not already running here and does
+// not wait for answers (RunPaused: those stay waiting, their deadlines
+// scheduled): it loads the
 // run's spell version from the log, appends RunResumed, and runs the spell
 // again with the run's recording, so that activations that had completed
 // are replayed (NodeCacheHit, source "resume") and only the others execute.
@@ -38,7 +40,7 @@ func (e *Executor) Resume(ctx context.Context) ([]*Run, error) {
 		if _, running := e.Get(id); running {
 			continue
 		}
-		r, err := e.resume(ctx, id)
+		r, err := e.resume(ctx, id, "process restarted")
 		if err != nil {
 			errs = append(errs, err)
 			e.log.Error("run not resumed", "run", id, "err", err)
@@ -103,7 +105,7 @@ func ScanUnfinished(ctx context.Context, store events.Store) ([]string, error) {
 }
 
 // resume takes one run over; nil, nil when there is nothing to do.
-func (e *Executor) resume(ctx context.Context, runID string) (*Run, error) {
+func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, error) {
 	first, err := e.opts.Store.ReadStream(ctx, events.RunStream(runID), 0, events.Forwards, 1)
 	if err != nil {
 		return nil, fmt.Errorf("resume run %s: %w", runID, err)
@@ -131,6 +133,15 @@ func (e *Executor) resume(ctx context.Context, runID string) (*Run, error) {
 	if recording.Terminal != "" {
 		return nil, nil // it ended since the scan
 	}
+	for _, q := range recording.Pending() {
+		if q.Deadline != nil {
+			e.deadlines.add(runID, q.NodeRef, *q.Deadline)
+		}
+	}
+	if recording.Paused {
+		// It waits for answers and holds nothing: Answer resumes it.
+		return nil, nil
+	}
 	var meta runMeta
 	if len(recording.RequestedMetadata) > 0 {
 		if err := json.Unmarshal(recording.RequestedMetadata, &meta); err != nil {
@@ -142,12 +153,13 @@ func (e *Executor) resume(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	run.trace, run.source = meta.TraceParent, requested.Source
 	rec, err := e.newRecorder(runID, prog, requested.CorrelationID, lastSeq, run)
 	if err != nil {
 		e.release(run)
 		return nil, err
 	}
-	if _, err := rec.Record(&events.RunResumed{AfterSeq: lastSeq, Reason: "process restarted"}, nil); err == nil {
+	if _, err := rec.Record(&events.RunResumed{AfterSeq: lastSeq, Reason: reason}, nil); err == nil {
 		err = rec.Flush(ctx)
 	}
 	if err != nil {

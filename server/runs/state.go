@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,39 +140,45 @@ func (e *Executor) SpellState(ctx context.Context, spell *graph.Spell, owner str
 // read, so that the next read applies only the writes appended since (by
 // any process) instead of the whole stream again: a spell's state costs a
 // run the size of the state, not of its history. A fold is kept per spell
-// version (its gameState is where the fold starts); at most
-// stateFoldsCap streams are kept, then it starts over.
+// initial state (the gameState that the fold starts from: spell versions
+// that keep it share the fold); at most stateFoldsCap streams are kept,
+// then it starts over.
 type stateFolds struct {
 	mu sync.Mutex
 	m  map[string]*stateFold // by stream
 }
 
 type stateFold struct {
-	spellHash string
-	next      uint64         // the stream revision to read from
-	state     map[string]any // never changed once kept: read() clones it
+	initial string         // initialStateKey of the spell it was folded for
+	next    uint64         // the stream revision to read from
+	state   map[string]any // never changed once kept: read() clones it
 }
 
 const stateFoldsCap = 4096
 
 func (f *stateFolds) read(ctx context.Context, store events.Store, spell *graph.Spell, stream string) (map[string]any, error) {
-	hash := graph.Hash(spell)
+	initial, err := initialStateKey(spell)
+	if err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	kept := f.m[stream]
 	f.mu.Unlock()
-	from, state := uint64(0), graph.InitialState(spell)
-	if kept != nil && kept.spellHash == hash {
-		cloned, err := graph.CloneState(kept.state)
-		if err != nil {
+	var from uint64
+	var state map[string]any
+	if kept != nil && kept.initial == initial {
+		if state, err = graph.CloneState(kept.state); err != nil {
 			return nil, err
 		}
-		from, state = kept.next, cloned
+		from = kept.next
+	} else {
+		state = graph.InitialState(spell)
 	}
 	state, next, _, err := applyStateStream(ctx, store, spell, stream, from, state, "")
 	if err != nil {
 		return nil, err
 	}
-	if kept == nil || kept.spellHash != hash || next > kept.next {
+	if kept == nil || kept.initial != initial || next > kept.next {
 		keep, err := graph.CloneState(state)
 		if err != nil {
 			return nil, err
@@ -180,12 +187,24 @@ func (f *stateFolds) read(ctx context.Context, store events.Store, spell *graph.
 		if f.m == nil || len(f.m) >= stateFoldsCap {
 			f.m = map[string]*stateFold{}
 		}
-		if cur := f.m[stream]; cur == nil || cur.spellHash != hash || cur.next < next {
-			f.m[stream] = &stateFold{spellHash: hash, next: next, state: keep}
+		if cur := f.m[stream]; cur == nil || cur.initial != initial || cur.next < next {
+			f.m[stream] = &stateFold{initial: initial, next: next, state: keep}
 		}
 		f.mu.Unlock()
 	}
 	return state, nil
+}
+
+// initialStateKey names the state a fold of spell starts from: the
+// digest of its gameState, so that reading a kept fold costs the size of
+// the initial state, not of the whole spell.
+func initialStateKey(spell *graph.Spell) (string, error) {
+	raw, err := json.Marshal(spell.Meta[graph.MetaGameState])
+	if err != nil {
+		return "", fmt.Errorf("gameState of %q: %w", spell.ID, err)
+	}
+	sum := sha256.Sum256(raw)
+	return string(sum[:]), nil
 }
 
 // foldState is the spell's gameState with the ops of stream's

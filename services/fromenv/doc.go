@@ -10,7 +10,9 @@
 //     (micro-batched), else the local lexical embedder; GRIMOIRE_EMBEDDER
 //     = local | openai forces one;
 //   - vectors: Weaviate when GRIMOIRE_WEAVIATE_URL is set, else the embedded
-//     vector index in <data dir>/vectors.
+//     vector index in <data dir>/vectors;
+//   - MCP tool servers for Chat Completion nodes: GRIMOIRE_MCP_SERVERS (a
+//     JSON object of {url, token} by name), else none.
 //
 // It is the one place that knows every concrete service package; it imports
 // those and services, never graph, nodes, events or server. Agent memory

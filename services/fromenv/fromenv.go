@@ -14,6 +14,7 @@ import (
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/embedbatch"
 	"github.com/grimoire-run/grimoire/services/localembed"
+	"github.com/grimoire-run/grimoire/services/mcpclient"
 	"github.com/grimoire-run/grimoire/services/openai"
 	"github.com/grimoire-run/grimoire/services/vectorindex"
 	"github.com/grimoire-run/grimoire/services/weaviate"
@@ -30,6 +31,9 @@ const (
 	// EnvEmbedBatchWait is the most time micro-batching adds to an
 	// embedding call ("5ms" by default; "0" turns batching off).
 	EnvEmbedBatchWait = "GRIMOIRE_EMBED_BATCH_WAIT"
+	// EnvMCPServers names the external MCP servers a Chat Completion node
+	// may use: {"search": {"url": "http://host:9000/mcp", "token": "…"}}.
+	EnvMCPServers = "GRIMOIRE_MCP_SERVERS"
 )
 
 // Options say where to look.
@@ -48,6 +52,9 @@ type Services struct {
 	Completion services.Completion
 	Embedder   services.Embedder
 	Vectors    services.VectorStore
+	// ToolServers are the MCP servers of GRIMOIRE_MCP_SERVERS (nil when
+	// none are configured).
+	ToolServers services.ToolServers
 	// DefaultModel is the chat endpoint's default model ("" when none).
 	DefaultModel string
 	// Router is the OpenAI-compatible router behind Completion (nil when
@@ -98,8 +105,9 @@ func Open(ctx context.Context, opts Options) (*Services, error) {
 		return fail(fmt.Errorf("completion endpoint: %w", err))
 	default:
 		router.SetLogger(log)
+		s.closers = append(s.closers, router.Close)
 		s.Router, s.Completion, s.DefaultModel = router, router, router.DefaultModel()
-		summary = append(summary, "completion: OpenAI-compatible endpoint")
+		summary = append(summary, "completion: OpenAI-compatible endpoints ("+router.Describe()+")")
 	}
 
 	useRemote := router != nil && router.EmbeddingModel() != ""
@@ -166,6 +174,16 @@ func Open(ctx context.Context, opts Options) (*Services, error) {
 		s.closers = append(s.closers, ix.Close)
 		s.Vectors = ix
 		summary = append(summary, "vectors: embedded index "+dir)
+	}
+	if raw := strings.TrimSpace(getenv(EnvMCPServers)); raw != "" {
+		servers, err := mcpclient.ParseServers(raw)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", EnvMCPServers, err))
+		}
+		c := mcpclient.New(servers)
+		s.closers = append(s.closers, c.Close)
+		s.ToolServers = c
+		summary = append(summary, "MCP servers: "+strings.Join(c.Names(), ", "))
 	}
 	s.Summary = strings.Join(summary, "; ")
 	return s, nil

@@ -120,6 +120,8 @@ func TestBadConfigurationIsAnError(t *testing.T) {
 		"batch wait":      {"GRIMOIRE_OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "GRIMOIRE_OPENAI_EMBEDDING_MODEL": "e", "GRIMOIRE_EMBED_BATCH_WAIT": "soon"},
 		"config file":     {"GRIMOIRE_OPENAI_CONFIG": "/nonexistent/endpoints.json"},
 		"aliases":         {"GRIMOIRE_OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "GRIMOIRE_OPENAI_MODEL_ALIASES": "fast"},
+		"mcp servers":     {"GRIMOIRE_MCP_SERVERS": "search=http://x"},
+		"mcp server url":  {"GRIMOIRE_MCP_SERVERS": `{"search": {"url": "ftp://x/mcp"}}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := fromenv.Open(context.Background(), fromenv.Options{DataDir: t.TempDir(), Getenv: env(vars)})
@@ -139,4 +141,37 @@ func TestWeaviateWhenConfigured(t *testing.T) {
 		t.Errorf("summary %q", s.Summary)
 	}
 	roundTrip(t, s)
+}
+
+func TestPoolIsNamedInTheSummary(t *testing.T) {
+	gpu1 := devllm.New(t, devllm.Options{})
+	gpu2 := devllm.New(t, devllm.Options{})
+	path := filepath.Join(t.TempDir(), "endpoints.json")
+	cfg := `{"chat": ["gpu1", "gpu2"], "healthCheck": {"interval": "1h"}, "endpoints": {
+	  "gpu1": {"baseURL": "` + gpu1.URL + `", "model": "big", "models": ["llama-3.1-8b"]},
+	  "gpu2": {"baseURL": "` + gpu2.URL + `", "model": "big", "models": ["llama-3.1-8b"]}}}`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, map[string]string{"GRIMOIRE_OPENAI_CONFIG": path})
+	for _, want := range []string{"chat: gpu1, gpu2", "pool llama-3.1-8b: gpu1, gpu2", "health checks every 1h0m0s"} {
+		if !strings.Contains(s.Summary, want) {
+			t.Errorf("summary %q does not contain %q", s.Summary, want)
+		}
+	}
+}
+
+func TestMCPServersWhenConfigured(t *testing.T) {
+	if s := open(t, nil); s.ToolServers != nil {
+		t.Fatal("tool servers without GRIMOIRE_MCP_SERVERS")
+	}
+	s := open(t, map[string]string{"GRIMOIRE_MCP_SERVERS": `{"search": {"url": "http://127.0.0.1:1/mcp", "token": "t"}}`})
+	if s.ToolServers == nil || !strings.Contains(s.Summary, "MCP servers: search") {
+		t.Fatalf("tool servers %v, summary %q", s.ToolServers, s.Summary)
+	}
+	// Configured but unreachable: the error names the server.
+	_, err := s.ToolServers.ListTools(context.Background(), "search")
+	if err == nil || !strings.Contains(err.Error(), `MCP server "search"`) {
+		t.Fatalf("ListTools of an unreachable server: %v", err)
+	}
 }

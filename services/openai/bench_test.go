@@ -71,3 +71,38 @@ func BenchmarkStreamingOverhead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolRequest is one whole non-streamed chat completion through
+// the router to the inference test double on loopback: one endpoint, or a
+// pool of four (four servers); the difference is the routing overhead seen
+// by a caller.
+func BenchmarkPoolRequest(b *testing.B) {
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("endpoints-%d", n), func(b *testing.B) {
+			cfg := openai.Config{Endpoints: map[string]openai.EndpointConfig{}}
+			for i := range n {
+				name := fmt.Sprintf("gpu%d", i)
+				srv := devllm.New(b, devllm.Options{})
+				cfg.Endpoints[name] = openai.EndpointConfig{BaseURL: srv.URL, Model: "m", MaxConcurrent: 64}
+				cfg.Chat = append(cfg.Chat, name)
+			}
+			r, err := openai.NewRouter(cfg, func(string) string { return "" })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			req := services.CompletionRequest{Messages: []services.Message{{Role: "user", Content: "go"}}}
+			for range 4 * n { // warm a connection to each server
+				if _, err := r.Complete(b.Context(), req, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := r.Complete(b.Context(), req, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -11,17 +11,28 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/grimoire-run/grimoire/services"
+	"github.com/grimoire-run/grimoire/services/tracing"
 )
 
 // Client is one OpenAI-compatible endpoint. It is safe for concurrent use.
 type Client struct {
 	opts Options
 	api  *goopenai.Client
+	http *http.Client
 	sem  chan struct{}
+
+	// health is the endpoint's circuit breaker when a Router built it
+	// (nil, admitting everything, for a Client used on its own).
+	health     *breaker
+	inFlight   atomic.Int64
+	counts     [len(outcomeNames)]atomic.Uint64 // attempts by outcome
+	checks     [len(outcomeNames)]atomic.Uint64 // health checks by outcome
+	failedOver atomic.Uint64
 }
 
 var (
@@ -47,12 +58,12 @@ func New(opts Options) (*Client, error) {
 		// Keep a warm connection per concurrent call instead of the default
 		// two, so bursts do not pay a TCP handshake each.
 		tr.MaxIdleConnsPerHost = max(opts.MaxConcurrent, 64)
-		httpClient = &http.Client{Transport: tr}
+		httpClient = &http.Client{Transport: tracing.Transport(tr)}
 	}
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	cfg.BaseURL = opts.BaseURL
 	cfg.HTTPClient = &watchingDoer{client: httpClient, idle: opts.StreamIdleTimeout}
-	c := &Client{opts: opts, api: goopenai.NewClientWithConfig(cfg)}
+	c := &Client{opts: opts, api: goopenai.NewClientWithConfig(cfg), http: httpClient}
 	if opts.MaxConcurrent > 0 {
 		c.sem = make(chan struct{}, opts.MaxConcurrent)
 	}
@@ -70,18 +81,23 @@ func (c *Client) Model(name string) string { return c.opts.resolve(name, c.opts.
 // req.Messages is empty. With onToken it streams: each piece of text goes to
 // onToken, in order, on the calling goroutine, before Complete returns.
 func (c *Client) Complete(ctx context.Context, req services.CompletionRequest, onToken func(string)) (services.CompletionResponse, error) {
-	model := c.Model(req.Model)
-	if model == "" {
-		return services.CompletionResponse{}, fmt.Errorf("openai endpoint %q: %w: name one in the node or set %s", c.opts.Name, ErrNoModel, EnvModel)
-	}
+	return complete(ctx, c, req, onToken)
+}
+
+// noModelHint completes ErrNoModel for completions.
+const noModelHint = ": name one in the node or set " + EnvModel
+
+// complete runs a completion on the endpoints rt picks, each resolving
+// req.Model with its own aliases and default.
+func complete(ctx context.Context, rt route, req services.CompletionRequest, onToken func(string)) (services.CompletionResponse, error) {
+	modelOf := func(c *Client) string { return c.Model(req.Model) }
 	if len(req.Messages) == 0 {
-		return c.completeText(ctx, model, req, onToken)
+		return completeText(ctx, rt, modelOf, req, onToken)
 	}
-	creq := chatRequest(model, req)
 	var out services.CompletionResponse
 	if onToken == nil {
-		err := c.call(ctx, "chat completion", model, nil, func(ctx context.Context) error {
-			resp, err := c.api.CreateChatCompletion(ctx, creq)
+		err := call(ctx, rt, callSpec{op: "chat completion", model: modelOf, hint: noModelHint, try: func(ctx context.Context, c *Client, model string) error {
+			resp, err := c.api.CreateChatCompletion(ctx, chatRequest(model, req))
 			if err != nil {
 				return err
 			}
@@ -98,19 +114,20 @@ func (c *Client) Complete(ctx context.Context, req services.CompletionRequest, o
 				out.ToolCalls = append(out.ToolCalls, services.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
 			}
 			return nil
-		})
+		}})
 		return out, err
 	}
 
-	if !c.opts.NoStreamUsage {
-		creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
-	}
 	delivered := false
 	emit := func(s string) {
 		delivered = true
 		onToken(s)
 	}
-	err := c.call(ctx, "chat completion", model, func() bool { return delivered }, func(ctx context.Context) error {
+	err := call(ctx, rt, callSpec{op: "chat completion", model: modelOf, hint: noModelHint, delivered: func() bool { return delivered }, try: func(ctx context.Context, c *Client, model string) error {
+		creq := chatRequest(model, req)
+		if !c.opts.NoStreamUsage {
+			creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
+		}
 		stream, err := c.api.CreateChatCompletionStream(ctx, creq)
 		if err != nil {
 			return err
@@ -132,26 +149,28 @@ func (c *Client) Complete(ctx context.Context, req services.CompletionRequest, o
 		}
 		out = acc.response()
 		return nil
-	})
+	}})
 	return out, err
 }
 
-func (c *Client) completeText(ctx context.Context, model string, req services.CompletionRequest, onToken func(string)) (services.CompletionResponse, error) {
-	creq := goopenai.CompletionRequest{
-		Model:            model,
-		Prompt:           req.Prompt,
-		MaxTokens:        req.MaxTokens,
-		Temperature:      temperature(req.Temperature),
-		TopP:             deref(req.TopP),
-		FrequencyPenalty: deref(req.FrequencyPenalty),
-		PresencePenalty:  deref(req.PresencePenalty),
-		Stop:             req.Stop,
-		Seed:             req.Seed,
+func completeText(ctx context.Context, rt route, modelOf func(*Client) string, req services.CompletionRequest, onToken func(string)) (services.CompletionResponse, error) {
+	textRequest := func(model string) goopenai.CompletionRequest {
+		return goopenai.CompletionRequest{
+			Model:            model,
+			Prompt:           req.Prompt,
+			MaxTokens:        req.MaxTokens,
+			Temperature:      temperature(req.Temperature),
+			TopP:             deref(req.TopP),
+			FrequencyPenalty: deref(req.FrequencyPenalty),
+			PresencePenalty:  deref(req.PresencePenalty),
+			Stop:             req.Stop,
+			Seed:             req.Seed,
+		}
 	}
 	var out services.CompletionResponse
 	if onToken == nil {
-		err := c.call(ctx, "text completion", model, nil, func(ctx context.Context) error {
-			resp, err := c.api.CreateCompletion(ctx, creq)
+		err := call(ctx, rt, callSpec{op: "text completion", model: modelOf, hint: noModelHint, try: func(ctx context.Context, c *Client, model string) error {
+			resp, err := c.api.CreateCompletion(ctx, textRequest(model))
 			if err != nil {
 				return err
 			}
@@ -164,15 +183,16 @@ func (c *Client) completeText(ctx context.Context, model string, req services.Co
 				Usage:        usage(cmp(resp.Model, model), resp.Usage),
 			}
 			return nil
-		})
+		}})
 		return out, err
 	}
 
-	if !c.opts.NoStreamUsage {
-		creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
-	}
 	delivered := false
-	err := c.call(ctx, "text completion", model, func() bool { return delivered }, func(ctx context.Context) error {
+	err := call(ctx, rt, callSpec{op: "text completion", model: modelOf, hint: noModelHint, delivered: func() bool { return delivered }, try: func(ctx context.Context, c *Client, model string) error {
+		creq := textRequest(model)
+		if !c.opts.NoStreamUsage {
+			creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
+		}
 		stream, err := c.api.CreateCompletionStream(ctx, creq)
 		if err != nil {
 			return err
@@ -214,22 +234,24 @@ func (c *Client) completeText(ctx context.Context, model string, req services.Co
 		resp.Text = text.String()
 		out = resp
 		return nil
-	})
+	}})
 	return out, err
 }
 
 // Embed returns one float vector per text, in order. It asks for float
 // encoding explicitly: several local servers ignore base64.
 func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return embed(ctx, c, texts)
+}
+
+func embed(ctx context.Context, rt route, texts []string) ([][]float32, error) {
 	if len(texts) == 0 {
 		return [][]float32{}, nil
 	}
-	model := c.opts.resolve(c.opts.EmbeddingModel, "")
-	if model == "" {
-		return nil, fmt.Errorf("openai endpoint %q: %w for embeddings: set %s or the endpoint's embeddingModel", c.opts.Name, ErrNoModel, EnvEmbeddingModel)
-	}
+	modelOf := func(c *Client) string { return c.opts.resolve(c.opts.EmbeddingModel, "") }
+	hint := " for embeddings: set " + EnvEmbeddingModel + " or the endpoint's embeddingModel"
 	var out [][]float32
-	err := c.call(ctx, "embeddings", model, nil, func(ctx context.Context) error {
+	err := call(ctx, rt, callSpec{op: "embeddings", model: modelOf, hint: hint, try: func(ctx context.Context, c *Client, model string) error {
 		resp, err := c.api.CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
 			Input:          texts,
 			Model:          goopenai.EmbeddingModel(model),
@@ -253,7 +275,7 @@ func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		}
 		out = vecs
 		return nil
-	})
+	}})
 	return out, err
 }
 

@@ -249,6 +249,7 @@ func TestConfigFileRoutesByModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close() })
 	for _, model := range []string{"", "llama-3.1-70b", "fast", "llama-3.1-8b"} {
 		if _, err := r.Complete(t.Context(), services.CompletionRequest{Model: model, Messages: hello.Messages}, nil); err != nil {
 			t.Fatalf("model %q: %v", model, err)
@@ -265,6 +266,31 @@ func TestConfigFileRoutesByModel(t *testing.T) {
 	}
 }
 
+// A model listed by several endpoints is served by all of them, and chat
+// may name a list; embeddings default to the chat pool.
+func TestModelListedTwiceFormsAPool(t *testing.T) {
+	cfg, err := openai.ParseConfig([]byte(`{"chat":["c","a"],"endpoints":{
+	  "a":{"baseURL":"http://a/v1","models":["llama-3.1-8b"],"aliases":{"fast":"llama-3.1-8b"}},
+	  "b":{"baseURL":"http://b/v1","models":["llama-3.1-8b"]},
+	  "c":{"baseURL":"http://c/v1","aliases":{"fast":"qwen-7b"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openai.NewRouter(cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for model, want := range map[string]string{"llama-3.1-8b": "a b", "fast": "a c", "": "c a", "other": "c a"} {
+		if got := strings.Join(r.Pool(model), " "); got != want {
+			t.Errorf("pool for %q: %s, want %s", model, got, want)
+		}
+	}
+	if d := r.Describe(); !strings.Contains(d, "chat: c, a; embeddings: c, a; pool fast: a, c; pool llama-3.1-8b: a, b; passive health") {
+		t.Errorf("Describe() = %q", d)
+	}
+}
+
 func TestConfigErrorsNameTheProblem(t *testing.T) {
 	tests := []struct {
 		name, json, want string
@@ -276,7 +302,13 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		{"no base URL", `{"endpoints":{"a":{"model":"m"}}}`, `endpoint "a": baseURL is required`},
 		{"chat not named", `{"endpoints":{"a":{"baseURL":"http://x/v1"},"b":{"baseURL":"http://y/v1"}}}`, `name the chat endpoint`},
 		{"unknown chat", `{"chat":"c","endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat endpoint "c" is not among the endpoints (a)`},
-		{"model twice", `{"chat":"a","endpoints":{"a":{"baseURL":"http://x/v1","models":["m"]},"b":{"baseURL":"http://y/v1","models":["m"]}}}`, `model "m" is listed by endpoints "a" and "b"`},
+		{"chat named twice", `{"chat":["a","a"],"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat: endpoint "a" is named twice`},
+		{"chat not a name", `{"chat":3,"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `want an endpoint name or a list of names, got 3`},
+		{"unknown pool member", `{"chat":["a","b"],"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `chat endpoint "b" is not among the endpoints (a)`},
+		{"negative breaker failures", `{"breaker":{"failures":-1},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `breaker: failures -1: want a positive count`},
+		{"endpoint breaker", `{"endpoints":{"a":{"baseURL":"http://x/v1","breaker":{"failures":-2}}}}`, `endpoint "a": breaker: failures -2`},
+		{"unknown breaker field", `{"breaker":{"failure":3},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `unknown field "failure"`},
+		{"bad health interval", `{"healthCheck":{"interval":"often"},"endpoints":{"a":{"baseURL":"http://x/v1"}}}`, `duration "often"`},
 		{"empty key env", `{"endpoints":{"a":{"baseURL":"http://x/v1","apiKeyEnv":"NOPE_UNSET"}}}`, `NOPE_UNSET (apiKeyEnv) is empty`},
 		{"trailing", `{"endpoints":{"a":{"baseURL":"http://x/v1"}}} {}`, "trailing data"},
 	}
@@ -284,7 +316,10 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := openai.ParseConfig([]byte(tt.json))
 			if err == nil {
-				_, err = openai.NewRouter(cfg, func(string) string { return "" })
+				var r *openai.Router
+				if r, err = openai.NewRouter(cfg, func(string) string { return "" }); err == nil {
+					_ = r.Close()
+				}
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
@@ -296,6 +331,7 @@ func TestConfigErrorsNameTheProblem(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"chat":"a","endpoints":{"a":{"baseURL":"http://x/v1","requestTimeout":"1s","aliases":{"f":"m"}}}}`))
 	f.Add([]byte(`{"endpoints":{"a":{"retry":{"maxAttempts":2,"maxBackoff":"3s"}}}}`))
+	f.Add([]byte(`{"chat":["a","b"],"breaker":{"failures":2,"coolDown":"1s"},"healthCheck":{"interval":"1h"},"endpoints":{"a":{"baseURL":"http://x/v1","models":["m"]},"b":{"baseURL":"http://y/v1","models":["m"],"breaker":{"failures":1}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := openai.ParseConfig(data)
 		if err != nil {
@@ -303,7 +339,9 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// A config that parses either builds or fails with an error; it
 		// never panics.
-		_, _ = openai.NewRouter(cfg, func(string) string { return "k" })
+		if r, err := openai.NewRouter(cfg, func(string) string { return "k" }); err == nil {
+			_ = r.Close()
+		}
 	})
 }
 

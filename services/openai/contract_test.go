@@ -47,7 +47,7 @@ func TestRouterPassesContracts(t *testing.T) {
 	chat := devllm.New(t, devllm.Options{})
 	embed := devllm.New(t, devllm.Options{Dimensions: 8})
 	r, err := openai.NewRouter(openai.Config{
-		Chat: "chat", Embeddings: "embed",
+		Chat: openai.EndpointNames{"chat"}, Embeddings: openai.EndpointNames{"embed"},
 		Endpoints: map[string]openai.EndpointConfig{
 			"chat":  {BaseURL: chat.URL, Model: "llama"},
 			"embed": {BaseURL: embed.URL, EmbeddingModel: "bge-m3"},
@@ -56,6 +56,7 @@ func TestRouterPassesContracts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close() })
 	completiontest.Run(t, r)
 	completiontest.RunEmbedder(t, r)
 	if len(chat.RequestsTo(devllm.Embeddings)) > 0 || len(embed.RequestsTo(devllm.Chat)) > 0 {

@@ -14,6 +14,15 @@
 // values naming the endpoint, the HTTP status and the server's message,
 // whichever of the two error body shapes the server used.
 //
+// A Router's endpoints form pools (several endpoints serving one model):
+// each attempt goes to the least busy endpoint whose circuit breaker admits
+// it, and a failed attempt fails over to another endpoint of the pool at
+// once, within the same retry policy and under the same rule about streamed
+// tokens. Health is passive (request outcomes) unless the endpoints file
+// asks for periodic GET /models checks, which [Router.Close] stops.
+// [Router.EndpointStats] reports each endpoint's load, outcomes and breaker
+// for metrics (this package does not import Prometheus).
+//
 // This is the only package of Grimoire that imports
 // github.com/sashabaranov/go-openai; nothing outside it may. It imports
 // services and the standard library otherwise, and never graph, nodes,

@@ -24,8 +24,11 @@ func TestChatFaults(t *testing.T) {
 		name   string
 		stream bool
 		steps  []devllm.Step
-		opts   func(*openai.Options)
-		ctxTTL time.Duration
+		// retryAtDate, when set, makes the first step's Retry-After the
+		// HTTP date that far ahead of the subtest's start.
+		retryAtDate time.Duration
+		opts        func(*openai.Options)
+		ctxTTL      time.Duration
 
 		wantErr      error // nil: success with the full echo
 		wantStatus   int
@@ -79,7 +82,8 @@ func TestChatFaults(t *testing.T) {
 		},
 		{
 			name:         "429 with Retry-After as an HTTP date waits and succeeds",
-			steps:        []devllm.Step{{Fault: devllm.RateLimited, RetryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}},
+			steps:        []devllm.Step{{Fault: devllm.RateLimited}},
+			retryAtDate:  2 * time.Second,
 			wantRequests: 2,
 			minElapsed:   500 * time.Millisecond,
 		},
@@ -198,7 +202,11 @@ func TestChatFaults(t *testing.T) {
 					tt.opts(o)
 				}
 			})
-			srv.Queue(devllm.Chat, tt.steps...)
+			steps := append([]devllm.Step(nil), tt.steps...)
+			if tt.retryAtDate > 0 {
+				steps[0].RetryAfter = time.Now().Add(tt.retryAtDate).UTC().Format(http.TimeFormat)
+			}
+			srv.Queue(devllm.Chat, steps...)
 			// The deadline counts from here, so elapsed time does too.
 			start := time.Now()
 			ctx := t.Context()

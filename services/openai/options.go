@@ -173,7 +173,7 @@ func RouterFromEnv(getenv func(string) string) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Router{chat: c, embed: c, byModel: map[string]*Client{}, endpoints: map[string]*Client{c.opts.Name: c}}, nil
+	return singleRouter(c), nil
 }
 
 // ParseAliases reads "fast=llama-3.1-8b,big=llama-3.1-70b". Spaces around

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,26 +19,73 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 )
 
-// call runs try under the endpoint's concurrency limit, per-attempt timeout
-// and retry policy. delivered, when not nil, reports whether the caller has
-// already seen streamed output, after which nothing is retried.
-func (c *Client) call(ctx context.Context, op, model string, delivered func() bool, try func(context.Context) error) error {
+// callSpec is one call: what it is, how each endpoint names its model,
+// and one attempt of it on a chosen endpoint.
+type callSpec struct {
+	op string
+	// model resolves the request's model on an endpoint; "" fails the call
+	// with ErrNoModel and hint.
+	model func(*Client) string
+	hint  string
+	// delivered, when not nil, reports whether the caller has already seen
+	// streamed output, after which nothing is retried or failed over.
+	delivered func() bool
+	try       func(ctx context.Context, c *Client, model string) error
+}
+
+// call runs the call's attempts on the endpoints rt picks, each under its
+// endpoint's concurrency limit and per-attempt timeout, following the
+// retry policy of the endpoint that failed. A retryable failure goes at
+// once to another endpoint of the pool when one is healthy (failover: an
+// attempt of the policy without the backoff wait), else it is retried on
+// the same endpoint after the backoff, as for a single endpoint.
+func call(ctx context.Context, rt route, spec callSpec) error {
+	var failed []*Client
+	var last *Error
 	for n := 1; ; n++ {
-		a, err := c.attempt(ctx, try)
+		l, err := rt.pick(failed)
+		if err != nil {
+			if last != nil {
+				last.note = "no endpoint of the pool can take the next attempt: " + err.Error()
+				return last
+			}
+			return err
+		}
+		c := l.c
+		model := spec.model(c)
+		if model == "" {
+			l.abandon()
+			return fmt.Errorf("openai endpoint %q: %w%s", c.opts.Name, ErrNoModel, spec.hint)
+		}
+		a, err := c.attempt(ctx, func(ctx context.Context) error { return spec.try(ctx, c, model) })
 		if err == nil {
+			l.release(outcomeOK)
 			return nil
 		}
-		e := c.classify(ctx, op, model, a, err)
+		e := c.classify(ctx, spec.op, model, a, err)
 		e.Attempts = n
+		l.release(e.outcome(ctx))
+		last = e
 		switch {
 		case !e.Retryable:
 			return e
-		case delivered != nil && delivered():
+		case spec.delivered != nil && spec.delivered():
 			e.note = "not retried: part of the answer was already streamed"
 			return e
 		case n >= c.opts.Retry.MaxAttempts:
 			return e
-		case e.RetryAfter > c.opts.Retry.MaxRetryAfter:
+		}
+		if !slices.Contains(failed, c) {
+			failed = append(failed, c)
+		}
+		if rt.hasOther(failed) {
+			c.failedOver.Add(1)
+			c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "failing over to another inference endpoint",
+				slog.String("endpoint", c.opts.Name), slog.String("op", spec.op), slog.String("model", model),
+				slog.Int("attempt", n), slog.String("error", e.Error()))
+			continue
+		}
+		if e.RetryAfter > c.opts.Retry.MaxRetryAfter {
 			e.note = fmt.Sprintf("not retried: the server asked to wait %v, more than MaxRetryAfter %v", e.RetryAfter, c.opts.Retry.MaxRetryAfter)
 			return e
 		}
@@ -47,7 +95,7 @@ func (c *Client) call(ctx context.Context, op, model string, delivered func() bo
 			return e
 		}
 		c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "retrying inference call",
-			slog.String("endpoint", c.opts.Name), slog.String("op", op), slog.String("model", model),
+			slog.String("endpoint", c.opts.Name), slog.String("op", spec.op), slog.String("model", model),
 			slog.Int("attempt", n), slog.Duration("wait", wait), slog.String("error", e.Error()))
 		t := time.NewTimer(wait)
 		select {
@@ -58,6 +106,18 @@ func (c *Client) call(ctx context.Context, op, model string, delivered func() bo
 			e.Err = errors.Join(ctx.Err(), e.Err)
 			return e
 		}
+	}
+}
+
+// outcome is what the failure says about the endpoint, for its breaker.
+func (e *Error) outcome(ctx context.Context) outcome {
+	switch {
+	case ctx.Err() != nil:
+		return outcomeCancelled
+	case e.Retryable && e.StatusCode != http.StatusTooManyRequests && e.StatusCode != http.StatusRequestTimeout:
+		return outcomeFailed
+	default:
+		return outcomeRefused
 	}
 }
 
@@ -168,7 +228,11 @@ func isConnectionError(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		(errors.As(err, &netErr) && netErr.Timeout())
+		(errors.As(err, &netErr) && netErr.Timeout()) ||
+		// net/http's unexported errServerClosedIdle: the server closed the
+		// connection before answering (a server going down). The transport
+		// replays only idempotent requests itself, and a completion is a POST.
+		strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // retryAfter reads Retry-After-Ms (OpenAI) or Retry-After in seconds or as

@@ -15,10 +15,15 @@ import (
 // Aliases, so that callers can name what the pool hands out without
 // importing pgx.
 type (
-	Tx    = pgx.Tx
-	Rows  = pgx.Rows
-	Row   = pgx.Row
-	Batch = pgx.Batch
+	Tx           = pgx.Tx
+	Rows         = pgx.Rows
+	Row          = pgx.Row
+	Batch        = pgx.Batch
+	BatchResults = pgx.BatchResults
+	// Conn is a connection taken from the pool (DB.Acquire); Release
+	// gives it back (a connection left inside a transaction is closed
+	// instead).
+	Conn = pgxpool.Conn
 )
 
 // ErrNoRows is what Row.Scan returns when a query matched nothing.
@@ -120,4 +125,46 @@ func Redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// Ident quotes an SQL identifier (a schema, table or channel name) made of
+// the given parts, e.g. Ident("grimoire", "events") is "grimoire"."events".
+func Ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+
+// Listener holds one connection of the pool LISTENing on a channel, for
+// NOTIFY wake-ups. It is used by one goroutine at a time.
+type Listener struct {
+	conn *pgxpool.Conn
+}
+
+// Listen takes a connection out of the pool and LISTENs on channel with it.
+// Close the Listener to give the connection back.
+func (db *DB) Listen(ctx context.Context, channel string) (*Listener, error) {
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", channel, err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+Ident(channel)); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("listen on %s: %w", channel, err)
+	}
+	return &Listener{conn: conn}, nil
+}
+
+// Wait blocks until a notification arrives on the channel and returns its
+// payload, or ctx ends. After an error other than ctx's end the
+// connection is broken: Close the Listener and Listen again.
+func (l *Listener) Wait(ctx context.Context) (string, error) {
+	n, err := l.conn.Conn().WaitForNotification(ctx)
+	if err != nil {
+		return "", err
+	}
+	return n.Payload, nil
+}
+
+// Close closes the listening connection (a connection that LISTENed is
+// not handed to other users of the pool).
+func (l *Listener) Close() {
+	conn := l.conn.Hijack()
+	conn.Close(context.Background())
 }

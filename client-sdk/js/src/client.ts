@@ -20,7 +20,10 @@ import {
   type NodeEndEvent,
   type NodeErrorEvent,
   type NodeEvent,
+  type NodeAnsweredEvent,
   type NodeSkipEvent,
+  type NodeWaitingEvent,
+  type RunWaitingEvent,
   type NodeStartEvent,
   type RunCancelledEvent,
   type RunCompletedEvent,
@@ -82,6 +85,15 @@ interface Ack {
   ok?: boolean;
   error?: { code?: string; message?: string };
   [k: string]: unknown;
+}
+
+/** run:answer's ack: the answer was recorded (node:answered follows) and the run goes on. */
+export interface AnswerAck extends Ack {
+  runId: string;
+  nodeId: string;
+  activation: number;
+  seq: number;
+  resumed: boolean;
 }
 
 /** Connects to a Grimoire server and resolves once the server accepted the token. */
@@ -554,6 +566,9 @@ export interface RunEvents {
   'node:end': NodeEndEvent;
   'node:error': NodeErrorEvent;
   'node:skip': NodeSkipEvent;
+  'node:waiting': NodeWaitingEvent;
+  'node:answered': NodeAnsweredEvent;
+  'run:waiting': RunWaitingEvent;
   'run:completed': RunCompletedEvent;
   'run:failed': RunFailedEvent;
   'run:cancelled': RunCancelledEvent;
@@ -561,7 +576,7 @@ export interface RunEvents {
   error: GrimoireError;
 }
 
-export type RunStatus = 'starting' | 'running' | 'completed' | 'failed' | 'cancelled' | 'error';
+export type RunStatus = 'starting' | 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled' | 'error';
 
 /** One run: its events, in order and exactly once, and its outcome. */
 export class Run extends TypedEmitter<RunEvents> {
@@ -618,6 +633,15 @@ export class Run extends TypedEmitter<RunEvents> {
     await this.client.request('run:cancel', { runId: this.id });
   }
 
+  /**
+   * Answers the question node `nodeId` waits on (its node:waiting event); `value` must match the
+   * question's schema, or the request rejects with a RequestError of code `invalid_answer`.
+   * The run then goes on, and `completed` settles as usual.
+   */
+  async answer(nodeId: string, value: unknown): Promise<AnswerAck> {
+    return this.client.request<AnswerAck>('run:answer', { runId: this.id, nodeId, value });
+  }
+
   /** Replays this run through its spell's graph once it completed (see replay()). */
   async replay(workers: ReplayWorkers, options?: ReplayOptions): Promise<ReplayReport> {
     const result = await this.completed;
@@ -661,7 +685,7 @@ export class Run extends TypedEmitter<RunEvents> {
   }
 
   private deliver(msg: RunEvent) {
-    if (this.status === 'starting') this.status = 'running';
+    if (this.status === 'starting' || (this.status === 'waiting' && msg.type !== 'run:waiting')) this.status = 'running';
     this.events.push(msg);
     this.emit('event', msg);
     if (msg.type.startsWith('node:')) this.emit('node', msg as NodeEvent);
@@ -682,6 +706,9 @@ export class Run extends TypedEmitter<RunEvents> {
       case 'run:cancelled':
         this.finish('cancelled');
         this.reject(new RunCancelledError(this.id, msg.reason));
+        break;
+      case 'run:waiting':
+        this.status = 'waiting';
         break;
     }
   }

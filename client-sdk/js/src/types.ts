@@ -72,6 +72,29 @@ export interface NodeSkipEvent extends Base, NodeRef {
   type: 'node:skip';
   reason?: string;
 }
+/** An Ask node waits for an answer: answer with Run.answer (or GrimoireClient.answer). */
+export interface NodeWaitingEvent extends Base, NodeRef {
+  type: 'node:waiting';
+  prompt: string;
+  /** JSON Schema the answer must match. */
+  schema?: Record<string, unknown>;
+  /** Users who may answer; "*" is anyone who may read the run. */
+  answeredBy: string[];
+  deadline?: string;
+  onDeadline?: 'fail' | 'timeout';
+}
+/** A waiting node got its answer (user: who answered) or timed out. */
+export interface NodeAnsweredEvent extends Base, NodeRef {
+  type: 'node:answered';
+  value?: unknown;
+  user?: string;
+  timedOut?: boolean;
+}
+/** The run has nothing left to do but wait for answers; it is not terminal. */
+export interface RunWaitingEvent extends Base {
+  type: 'run:waiting';
+  waiting: { nodeId: string; nodeType?: string; activation: number; path?: string[] }[];
+}
 export interface RunCompletedEvent extends Base {
   type: 'run:completed';
   outputs: Record<string, unknown>;
@@ -106,9 +129,9 @@ export interface NodeResult {
   cached: boolean;
 }
 
-export type NodeEvent = NodeStartEvent | NodeChunkEvent | NodeEndEvent | NodeErrorEvent | NodeSkipEvent;
+export type NodeEvent = NodeStartEvent | NodeChunkEvent | NodeEndEvent | NodeErrorEvent | NodeSkipEvent | NodeWaitingEvent | NodeAnsweredEvent;
 export type TerminalEvent = RunCompletedEvent | RunFailedEvent | RunCancelledEvent;
-export type RunEvent = RunStartEvent | RunResumedEvent | NodeEvent | TerminalEvent;
+export type RunEvent = RunStartEvent | RunResumedEvent | NodeEvent | RunWaitingEvent | TerminalEvent;
 export type RunEventType = RunEvent['type'];
 
 /** Every run event type, in the order of docs/protocol.md. */
@@ -123,6 +146,9 @@ export const RUN_EVENT_TYPES: readonly RunEventType[] = [
   'run:completed',
   'run:failed',
   'run:cancelled',
+  'node:waiting',
+  'node:answered',
+  'run:waiting',
 ];
 
 /** A port of a spell's signature (what spell:load's ack lists). */

@@ -9,6 +9,9 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -48,4 +51,57 @@ func Open(tb testing.TB, opts postgres.Options) *postgres.DB {
 	}
 	tb.Cleanup(db.Close)
 	return db
+}
+
+// FreshDatabase creates an empty database on the test server for one test
+// and returns its connection string; the database is dropped (its
+// connections terminated) when the test ends. Use it for what opens its
+// own pools from a URL, such as a grimoire process.
+func FreshDatabase(tb testing.TB) string {
+	tb.Helper()
+	db := Open(tb, postgres.Options{})
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name := "grimoire_test_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.Exec(ctx, "CREATE DATABASE "+postgres.Ident(name)); err != nil {
+		tb.Fatalf("create database %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.Exec(ctx, "DROP DATABASE IF EXISTS "+postgres.Ident(name)+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(URL())
+	if err != nil {
+		tb.Fatalf("%s: %v", EnvURL, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// FreshSchema creates an empty schema in db's database for one test and
+// returns its name; the schema is dropped, with everything in it, when the
+// test ends.
+func FreshSchema(tb testing.TB, db *postgres.DB) string {
+	tb.Helper()
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	schema := "test_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.Exec(ctx, "CREATE SCHEMA "+postgres.Ident(schema)); err != nil {
+		tb.Fatalf("create schema %s: %v", schema, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+postgres.Ident(schema)+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
 }

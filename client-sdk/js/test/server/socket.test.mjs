@@ -56,6 +56,32 @@ describe('against grimoire serve', () => {
     await srv?.stop();
   });
 
+  test('a run that asks waits for run.answer, which is checked against the schema', T, async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const g = await client();
+    const spell = await g.loadSpell(spellDoc('native_ask.json'));
+    const run = spell.run({ draft: 'the post' });
+    const question = await new Promise((resolve) => run.on('node:waiting', resolve));
+    assert.equal(question.nodeId, 'ask');
+    assert.equal(question.prompt, 'Publish "the post"?');
+    assert.deepEqual(question.answeredBy, ['alice']);
+    assert.equal(question.schema.type, 'object');
+    if (run.status !== 'waiting') await new Promise((resolve) => run.on('run:waiting', resolve));
+    assert.equal(run.status, 'waiting');
+    await assert.rejects(run.answer('ask', { approved: 'yes' }), (err) => {
+      assert.ok(err instanceof RequestError, `want RequestError, got ${err?.constructor?.name}`);
+      assert.equal(err.code, 'invalid_answer');
+      assert.match(err.message, /\/approved/);
+      return true;
+    });
+    const ack = await run.answer('ask', { approved: true });
+    assert.equal(ack.nodeId, 'ask');
+    const result = await run.completed;
+    assert.deepEqual(result.outputs.decision, { approved: true });
+    assert.ok(run.events.some((e) => e.type === 'node:answered' && e.user === 'alice'), 'node:answered delivered');
+    assertWellOrdered(run);
+  });
+
   test('a valid token connects', T, async (t) => {
     if (skipReason) return t.skip(skipReason);
     const g = await client();
