@@ -463,6 +463,13 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{envSyncTimeout, "forever", "want a duration"},
 		{envIdleTimeout, "-1s", "want a duration"},
 		{envMaxConns, "lots", "want a positive number"},
+		{envMaxSockets, "0", "want a positive number"},
+		{envHandshakeBurst, "-3", "want a positive number"},
+		{envHandshakeRate, "fast", "want a positive number per second"},
+		{envHandshakeRate, "NaN", "want a positive number per second"},
+		{envConnectRate, "0", "want a positive number per second"},
+		{envConnectBurst, "x", "want a positive number"},
+		{envConnectTimeout, "0s", "want a duration"},
 	} {
 		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), tc.key: tc.value}, "serve", "--addr", "127.0.0.1:0")
 		if code == 0 || !strings.Contains(errs, tc.key) || !strings.Contains(errs, tc.want) {

@@ -22,6 +22,9 @@ import (
 // its worker processes.
 func TestMain(m *testing.M) {
 	sandbox.ExitIfWorker()
+	if spec := os.Getenv(attackEnv); spec != "" {
+		os.Exit(attackMain(spec))
+	}
 	if args := os.Getenv("GRIMOIRE_TEST_AS_CLI"); args != "" {
 		var argv []string
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {

@@ -47,6 +47,12 @@ const (
 	envBodyTimeout    = "GRIMOIRE_BODY_TIMEOUT"
 	envIdleTimeout    = "GRIMOIRE_IDLE_TIMEOUT"
 	envMaxConns       = "GRIMOIRE_MAX_CONNS_PER_ADDR"
+	envMaxSockets     = "GRIMOIRE_MAX_SOCKETS_PER_USER"
+	envHandshakeRate  = "GRIMOIRE_HANDSHAKES_PER_SECOND"
+	envHandshakeBurst = "GRIMOIRE_HANDSHAKE_BURST"
+	envConnectTimeout = "GRIMOIRE_SOCKET_CONNECT_TIMEOUT"
+	envConnectRate    = "GRIMOIRE_SOCKET_CONNECTS_PER_SECOND"
+	envConnectBurst   = "GRIMOIRE_SOCKET_CONNECT_BURST"
 )
 
 // serveEnv is every environment variable serve reads, for `serve -h`.
@@ -67,6 +73,10 @@ var serveEnv = []struct{ name, about string }{
 	{envBodyTimeout, "longest time a client may take to send a REST body (default 30s)"},
 	{envIdleTimeout, "how long an idle keep-alive connection is kept (default 60s)"},
 	{envMaxConns, "connections one client address may hold open (default 2048)"},
+	{envMaxSockets, "sockets one user may hold open at once (default 64)"},
+	{envHandshakeRate + ", " + envHandshakeBurst, "socket requests without a valid token one address may make per second, and in a burst; beyond, HTTP 429 (default 5 and 20)"},
+	{envConnectRate + ", " + envConnectBurst, "new sockets one user may open per second, and in a burst; beyond, HTTP 429 (default 5 and 30)"},
+	{envConnectTimeout, "how long a socket has to connect its namespace after its Engine.IO handshake (default 10s)"},
 	{envEventStore, "a shared log instead of the embedded one: PostgreSQL (postgres://user@host:5432/db, blobs in the database) or EventStoreDB (esdb://host:2113?tls=false)"},
 	{envBlobDir, "blob directory (default DATA/blobs); with EventStoreDB required, and shared by every process"},
 	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
@@ -122,6 +132,43 @@ func serveLimits(env *cliEnv) (server.Limits, error) {
 	return l, nil
 }
 
+// serveSocketOptions reads the socket settings the environment sets.
+func serveSocketOptions(env *cliEnv) (socket.Options, error) {
+	o := socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))}
+	for _, c := range []struct {
+		name string
+		into *int
+	}{{envMaxSockets, &o.MaxSocketsPerUser}, {envHandshakeBurst, &o.HandshakeBurst}, {envConnectBurst, &o.ConnectBurst}} {
+		if v := env.getenv(c.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, fmt.Errorf("%s=%q: want a positive number", c.name, v)
+			}
+			*c.into = n
+		}
+	}
+	for _, c := range []struct {
+		name string
+		into *float64
+	}{{envHandshakeRate, &o.HandshakesPerSecond}, {envConnectRate, &o.ConnectsPerSecond}} {
+		if v := env.getenv(c.name); v != "" {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(r > 0) || r > 1e6 {
+				return o, fmt.Errorf("%s=%q: want a positive number per second, such as 5", c.name, v)
+			}
+			*c.into = r
+		}
+	}
+	if v := env.getenv(envConnectTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("%s=%q: want a duration such as 10s", envConnectTimeout, v)
+		}
+		o.ConnectTimeout = d
+	}
+	return o, nil
+}
+
 // serveLinger: the server shows node events to live editors, so it appends
 // a run's events sooner than the recorder's default (20ms, which favours
 // the run's own speed); GRIMOIRE_RECORD_LINGER overrides it.
@@ -153,6 +200,10 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 		return usageError(env, fs, "serve takes no arguments, got %q", fs.Args())
 	}
 	limits, err := serveLimits(env)
+	if err != nil {
+		return fail(env, err)
+	}
+	sockOpts, err := serveSocketOptions(env)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -204,7 +255,7 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	opts := server.Options{
 		Store: rt.Store, Bus: rt.Bus, Library: rt.Library, Spells: rt.Spells,
 		Executor: rt.Executor, Runner: rt.Runner, Verifier: verifier, Logger: log, Limits: limits,
-		Socket:    socket.Options{AllowedOrigins: splitList(env.getenv(envAllowedOrigins))},
+		Socket:    sockOpts,
 		Analysts:  server.Analysts{Runs: rt.Runs, Usage: rt.Usage, Cache: rt.Cache, Projections: rt.Projections},
 		Knowledge: &rt.Services,
 	}

@@ -41,6 +41,7 @@ type outItem struct {
 	payload json.RawMessage
 	ack     func(json.RawMessage) error // set: an ack, not an event
 	closing *Error                      // set: say why, then disconnect
+	abort   bool                        // with closing: then cut the transport at once
 }
 
 type inKind int
@@ -85,15 +86,15 @@ type conn struct {
 	inBusy   bool
 	inSealed bool
 	requests int // queued requests (not connect/disconnect)
-	tokens   float64
-	last     time.Time
+	rate     tokenBucket
+	limited  int // requests refused for the rate since the last one served
 }
 
 func newConn(s *Server, l wire.Link, id auth.Identity) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		srv: s, id: newID(), link: l, ident: id, ctx: ctx, cancel: cancel,
-		rooms: map[string]struct{}{}, tokens: float64(s.opts.RateBurst), last: time.Now(),
+		rooms: map[string]struct{}{}, rate: fullBucket(s.opts.RateBurst, time.Now()),
 	}
 }
 
@@ -148,10 +149,13 @@ func (c *conn) Close(reason string) {
 	if msg == "" {
 		msg = reason
 	}
-	c.closeWith(&Error{Code: reason, Message: msg}, reason == CodeSlowConsumer)
+	c.closeWith(&Error{Code: reason, Message: msg}, reason == CodeSlowConsumer, false)
 }
 
-func (c *conn) closeWith(e *Error, dropQueued bool) {
+// closeWith queues e's closing event and the disconnect; dropQueued drops
+// what is still queued first, abort cuts the transport right after instead
+// of letting the client hang up (for a client that does not listen).
+func (c *conn) closeWith(e *Error, dropQueued, abort bool) {
 	c.outMu.Lock()
 	if c.outSealed {
 		c.outMu.Unlock()
@@ -161,7 +165,7 @@ func (c *conn) closeWith(e *Error, dropQueued bool) {
 	if dropQueued {
 		c.out = nil
 	}
-	c.pushOutLocked(outItem{closing: e})
+	c.pushOutLocked(outItem{closing: e, abort: abort})
 	c.outMu.Unlock()
 }
 
@@ -217,7 +221,11 @@ func (c *conn) drainOut() {
 		case item.closing != nil:
 			b, _ := json.Marshal(item.closing)
 			c.link.Emit(EventClosing, b)
-			err = c.link.Disconnect()
+			if item.abort {
+				err = c.link.Abort()
+			} else {
+				err = c.link.Disconnect()
+			}
 		default:
 			err = c.link.Emit(item.event, item.payload)
 		}
@@ -244,10 +252,20 @@ func (c *conn) Receive(req wire.Request) {
 		return
 	}
 	if !c.allowLocked(time.Now()) {
+		c.limited++
+		flooding := c.limited > c.srv.floodLimit()
 		c.inMu.Unlock()
+		if flooding {
+			// Answering every request of a client that ignores the
+			// refusals costs the server as much as serving it, and so
+			// does reading what it still sends: the transport is cut.
+			c.closeWith(&Error{Code: CodeRateLimited, Message: fmt.Sprintf("%d requests refused for the rate in a row: reconnect and stay under %g per second", c.srv.floodLimit(), c.srv.opts.RatePerSecond)}, true, true)
+			return
+		}
 		c.reject(req, CodeRateLimited, fmt.Sprintf("more than %g requests per second: slow down", c.srv.opts.RatePerSecond))
 		return
 	}
+	c.limited = 0
 	if c.requests >= c.srv.opts.MaxPending {
 		c.inMu.Unlock()
 		c.reject(req, CodeOverloaded, fmt.Sprintf("%d requests already waiting on this connection", c.requests))
@@ -258,19 +276,11 @@ func (c *conn) Receive(req wire.Request) {
 	c.inMu.Unlock()
 }
 
-// allowLocked is a token bucket: RateBurst tokens, refilled at RatePerSecond.
+// allowLocked spends one of the connection's RateBurst request tokens,
+// refilled at RatePerSecond.
 func (c *conn) allowLocked(now time.Time) bool {
-	o := &c.srv.opts
-	c.tokens += now.Sub(c.last).Seconds() * o.RatePerSecond
-	if max := float64(o.RateBurst); c.tokens > max {
-		c.tokens = max
-	}
-	c.last = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
+	ok, _ := c.rate.take(now, c.srv.opts.RatePerSecond, c.srv.opts.RateBurst)
+	return ok
 }
 
 func (c *conn) reject(req wire.Request, code, msg string) {

@@ -19,7 +19,9 @@ import (
 // read gate in eio4 a CONNECT that wins that race was dropped and the client
 // waited forever for its connect. Every attempt must be answered.
 func TestWebsocketConnectRightAfterOpen(t *testing.T) {
-	ts := newTestServer(t, socket.Options{})
+	// One user connects 300 times in a row: past the default per-user
+	// connect rate.
+	ts := newTestServer(t, socket.Options{ConnectsPerSecond: 1000, ConnectBurst: 1000})
 	u, err := url.Parse(ts.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -40,12 +42,12 @@ func TestWebsocketConnectRightAfterOpen(t *testing.T) {
 	}
 }
 
-// connectOverWebsocket opens an Engine.IO 4 websocket, answers OPEN with a
-// CONNECT carrying the token in its auth payload, and waits for the
-// server's CONNECT (or CONNECT_ERROR).
+// connectOverWebsocket opens an Engine.IO 4 websocket with the token in its
+// query, answers OPEN with a CONNECT carrying it in its auth payload too,
+// and waits for the server's CONNECT (or CONNECT_ERROR).
 func connectOverWebsocket(host, tok string) error {
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, _, err := d.Dial("ws://"+host+"/socket.io/?EIO=4&transport=websocket", nil)
+	c, _, err := d.Dial("ws://"+host+"/socket.io/?EIO=4&transport=websocket&token="+url.QueryEscape(tok), nil)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}

@@ -12,6 +12,11 @@
 // What this package guarantees, whatever the library underneath:
 //   - A client is authenticated before it is told it is connected: a missing,
 //     expired or forged token gives the client connect_error, never connect.
+//     Every request of either generation (handshake, poll, post, upgrade)
+//     carries a token, and a session answers only its own user's: no
+//     session exists before a valid token.
+//   - Requests without a valid token are rate-limited per client address,
+//     new sockets per user, and a user holds at most MaxSocketsPerUser.
 //   - A client's payloads reach handlers as raw JSON; bad input, unknown
 //     events, oversized messages, binary payloads, too many requests per
 //     second and handler panics are answered with an error ack

@@ -22,7 +22,8 @@ const (
 	CodeForbidden         = "forbidden"
 	CodeBadRequest        = "bad_request"
 	CodeUnknownEvent      = "unknown_event"
-	CodeRateLimited       = "rate_limited"
+	CodeRateLimited       = wire.CodeRateLimited
+	CodeTooManySockets    = "too_many_sockets"
 	CodeOverloaded        = "overloaded"
 	CodeMessageTooLarge   = "message_too_large"
 	CodeBinaryUnsupported = "binary_unsupported"

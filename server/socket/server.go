@@ -48,7 +48,9 @@ type Options struct {
 	HardMaxBytes int64
 	// RatePerSecond and RateBurst: requests a connection may send (token
 	// bucket). Beyond, a request gets an error ack ("rate_limited") without
-	// reaching its handler. Defaults 20/s and 40.
+	// reaching its handler, and a connection that goes on sending (4×
+	// RateBurst refused requests in a row, at least 100) is closed (closing
+	// {code: "rate_limited"}). Defaults 20/s and 40.
 	RatePerSecond float64
 	RateBurst     int
 	// MaxPending: requests queued on one connection while its handlers run;
@@ -57,7 +59,24 @@ type Options struct {
 	// SendQueue: events queued for one connection that has not read them
 	// yet; beyond, the connection is closed ("slow_consumer"). Default 4096.
 	SendQueue int
-	Logger    *slog.Logger
+	// HandshakesPerSecond and HandshakeBurst: requests without a valid
+	// token one client address may make (token bucket); beyond, they are
+	// answered HTTP 429 with Retry-After (rate_limited) until the bucket
+	// refills. Authenticated requests are not counted. Defaults 5/s and 20.
+	HandshakesPerSecond float64
+	HandshakeBurst      int
+	// ConnectsPerSecond and ConnectBurst: new sockets (Engine.IO sessions)
+	// one user may open (token bucket); beyond, the handshake is answered
+	// HTTP 429 rate_limited with Retry-After. Defaults 5/s and 30.
+	ConnectsPerSecond float64
+	ConnectBurst      int
+	// MaxSocketsPerUser: sockets one user may hold open at once, over both
+	// generations; one more gets connect_error too_many_sockets. Default 64.
+	MaxSocketsPerUser int
+	// ConnectTimeout: an Engine.IO 4 connection must connect its namespace
+	// (send its Socket.IO CONNECT) within it, or is closed. Default 10s.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -94,6 +113,24 @@ func (o *Options) defaults() error {
 	if o.SendQueue <= 0 {
 		o.SendQueue = 4096
 	}
+	if o.HandshakesPerSecond <= 0 {
+		o.HandshakesPerSecond = 5
+	}
+	if o.HandshakeBurst <= 0 {
+		o.HandshakeBurst = 20
+	}
+	if o.ConnectsPerSecond <= 0 {
+		o.ConnectsPerSecond = 5
+	}
+	if o.ConnectBurst <= 0 {
+		o.ConnectBurst = 30
+	}
+	if o.MaxSocketsPerUser <= 0 {
+		o.MaxSocketsPerUser = 64
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -127,6 +164,10 @@ type Server struct {
 	v3   *eio3.Server
 	v4   *eio4.Server
 
+	refusals *keyedBuckets // failed authentications, by client address
+	opens    *keyedBuckets // new sessions, by user
+	sockets  *userSockets
+
 	hmu          sync.RWMutex
 	handlers     map[string]Handler
 	onConnect    []func(ctx context.Context, c Conn)
@@ -150,6 +191,9 @@ func New(opts Options) (*Server, error) {
 		handlers: map[string]Handler{},
 		conns:    map[string]*conn{},
 		rooms:    map[string]map[*conn]struct{}{},
+		refusals: newKeyedBuckets(opts.HandshakesPerSecond, opts.HandshakeBurst),
+		opens:    newKeyedBuckets(opts.ConnectsPerSecond, opts.ConnectBurst),
+		sockets:  &userSockets{max: opts.MaxSocketsPerUser, open: map[string]int{}},
 	}
 	limits := wire.Limits{MaxMessageBytes: opts.MaxMessageBytes, HardMaxBytes: opts.HardMaxBytes}
 	var err error
@@ -162,7 +206,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.v4, err = eio4.New(eio4.Options{
 		Core: s, Limits: limits, PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout,
-		AllowedOrigins: opts.AllowedOrigins, Logger: opts.Logger,
+		AllowedOrigins: opts.AllowedOrigins, ConnectTimeout: opts.ConnectTimeout, Logger: opts.Logger,
 	})
 	if err != nil {
 		s.v3.Close()
@@ -231,10 +275,26 @@ func writeError(w http.ResponseWriter, status int, e *Error) {
 	json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
+// floodLimit is how many requests in a row a connection may have refused
+// for the rate before it is closed.
+func (s *Server) floodLimit() int { return max(4*s.opts.RateBurst, 100) }
+
 // Authenticate implements wire.Core: the token comes from the v4 `auth`
 // payload ({"token": "..."}), the `token` query parameter, or an
-// `Authorization: Bearer` header, in that order.
+// `Authorization: Bearer` header, in that order. Every failure counts
+// against the client address's HandshakesPerSecond; past it the answer is
+// rate_limited.
 func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Identity, error) {
+	id, err := s.authenticate(ctx, h)
+	if err != nil {
+		if limited := s.refused(h.RemoteAddr, time.Now()); limited != nil {
+			return auth.Identity{}, limited
+		}
+	}
+	return id, err
+}
+
+func (s *Server) authenticate(ctx context.Context, h wire.Handshake) (auth.Identity, error) {
 	tok := tokenOf(h)
 	id, err := s.opts.Verifier.Verify(ctx, tok)
 	if err == nil {
@@ -245,7 +305,7 @@ func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Ident
 	}
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return auth.Identity{}, &Error{Code: CodeTokenMissing, Message: "no token: pass auth {token}, the token query parameter, or an Authorization: Bearer header"}
+		return auth.Identity{}, &Error{Code: CodeTokenMissing, Message: "no token: pass the token query parameter or an Authorization: Bearer header on every request (socket.io-client v3/v4: query: {token}; the auth payload alone is not enough, see docs/protocol.md)"}
 	case errors.Is(err, auth.ErrTokenExpired):
 		return auth.Identity{}, &Error{Code: CodeTokenExpired, Message: "token expired: get a new one"}
 	default:
@@ -253,6 +313,9 @@ func (s *Server) Authenticate(ctx context.Context, h wire.Handshake) (auth.Ident
 		return auth.Identity{}, &Error{Code: CodeTokenInvalid, Message: "token invalid"}
 	}
 }
+
+// Admit implements wire.Core: at most MaxSocketsPerUser sockets per user.
+func (s *Server) Admit(id auth.Identity) (func(), error) { return s.sockets.admit(id) }
 
 func tokenOf(h wire.Handshake) string {
 	if len(h.Auth) > 0 {

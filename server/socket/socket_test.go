@@ -211,11 +211,14 @@ func TestHandshakeAuthentication(t *testing.T) {
 	}{
 		{"valid in query", token(t, "alice", time.Hour), "query", 0, ""},
 		{"valid in header", token(t, "alice", time.Hour), "header", 0, ""},
-		{"valid in auth payload", token(t, "alice", time.Hour), "auth", 4, ""},
+		{"valid in query and auth payload", token(t, "alice", time.Hour), "query+auth", 4, ""},
+		// The auth payload arrives inside a session, so alone it cannot
+		// open one (docs/protocol.md): the handshake is refused.
+		{"valid in auth payload only", token(t, "alice", time.Hour), "auth", 4, socket.CodeTokenMissing},
 		{"expired", expired, "query", 0, socket.CodeTokenExpired},
 		{"wrong key", forged, "query", 0, socket.CodeTokenInvalid},
 		{"alg none", none, "query", 0, socket.CodeTokenInvalid},
-		{"alg none in auth payload", none, "auth", 4, socket.CodeTokenInvalid},
+		{"alg none in auth payload", none, "auth", 4, socket.CodeTokenMissing},
 		{"missing", "", "query", 0, socket.CodeTokenMissing},
 	}
 	for _, g := range generations {
@@ -248,11 +251,10 @@ func TestHandshakeAuthentication(t *testing.T) {
 					t.Fatalf("got %s, want connect_error", e.Type)
 				}
 				if g.gen == 4 {
-					// v4 clients read the reason in err.data.
-					var data struct{ Code string }
-					json.Unmarshal(e.Error.Data, &data)
-					if data.Code != tc.wantCode {
-						t.Fatalf("connect_error data %s, want code %s", e.Error.Data, tc.wantCode)
+					// v4 clients read the reason in err.data, or in the
+					// refused handshake's body.
+					if got := e.Error.Code(); got != tc.wantCode {
+						t.Fatalf("connect_error %+v: code %q, want %s", e.Error, got, tc.wantCode)
 					}
 				}
 				// Never a connect afterwards.
@@ -409,6 +411,48 @@ func TestRateLimit(t *testing.T) {
 			ack, err := cl.Request(id, "echo", "after flood", wait)
 			if err != nil || string(ack) != `"after flood"` {
 				t.Fatalf("after the flood: %s, %v", ack, err)
+			}
+		})
+	}
+}
+
+// A client that ignores rate_limited and keeps sending is cut off: the
+// server closes it (reason rate_limited, sent as closing {code:
+// rate_limited} when the client still reads), because answering a flood
+// costs the server as much as serving it.
+func TestFloodingConnectionClosed(t *testing.T) {
+	ts := newTestServer(t, socket.Options{RatePerSecond: 5, RateBurst: 10})
+	cl := sockettest.Start(t)
+	for _, g := range generations {
+		t.Run(g.name, func(t *testing.T) {
+			id := "flood-" + g.name
+			user := "u-" + id
+			connectOK(t, cl, sockettest.ConnectOptions{ID: id, Generation: g.gen, URL: ts.URL, Token: token(t, user, time.Hour), Transports: g.transports})
+			before, start := ts.echoes.Load(), time.Now()
+			cl.Send(map[string]any{"op": "emitMany", "id": id, "event": "echo", "count": 400, "tag": id, "timeoutMs": 3000})
+			if _, err := cl.Wait(wait, func(e sockettest.Event) bool { return e.ID == id && e.Type == "disconnect" }); err != nil {
+				t.Fatalf("flooding client not disconnected: %v", err)
+			}
+			deadline := time.Now().Add(wait)
+			for {
+				reason, ok := ts.disconnectReason(user)
+				if ok {
+					if reason != socket.CodeRateLimited {
+						t.Fatalf("disconnect reason %q, want rate_limited", reason)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("OnDisconnect never ran")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			// Usually the client reads why before its transport closes.
+			if _, err := cl.Wait(100*time.Millisecond, func(e sockettest.Event) bool { return e.ID == id && e.Event == socket.EventClosing }); err != nil {
+				t.Logf("the client saw only its transport close")
+			}
+			if n, most := ts.echoes.Load()-before, 10+int64(5*time.Since(start).Seconds())+1; n > most {
+				t.Fatalf("%d of the flood's requests served, want at most %d (the burst and the rate)", n, most)
 			}
 		})
 	}
@@ -659,6 +703,8 @@ func TestSessionInjection(t *testing.T) {
 		{"victim's sid, forged token", "3", sid, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ2aWN0aW0ifQ.", http.StatusUnauthorized},
 		{"sequential guess 1", "3", "1", attacker, http.StatusBadRequest},
 		{"sequential guess 2", "3", "2", attacker, http.StatusBadRequest},
+		{"v4 victim's sid, no token", "4", v4.SID, "", http.StatusUnauthorized},
+		{"v4 victim's sid, attacker's token", "4", v4.SID, attacker, http.StatusForbidden},
 		{"v4 guessed sid", "4", "AAAAAAAAAAAAAAAAAAAA", attacker, http.StatusBadRequest},
 		{"v4 sid off by one char", "4", v4.SID[:len(v4.SID)-1] + "x", attacker, http.StatusBadRequest},
 	}

@@ -15,13 +15,45 @@ import (
 // headroom, goja's programs. Measured, see docs/decisions/0008.
 const addressSpaceSlack = 256 << 20
 
-// setProcessLimits bounds this process: its address space (RLIMIT_AS) to
+// workerNice is a worker's scheduling niceness: a script spinning on the
+// CPU then yields it to the server's own process (requests, sockets,
+// other users' runs that need no sandbox) whenever that wants it. At 10 a
+// worker weighs about a tenth of a normal process to the scheduler.
+const workerNice = 10
+
+// lowerChildPriority renices a worker's first thread as soon as it is
+// started (the threads it starts inherit it); best effort.
+func lowerChildPriority(pid int) { _ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, workerNice) }
+
+// lowerPriority renices every thread of this process (on Linux niceness
+// is per thread; threads started later inherit their creator's).
+func lowerPriority() error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, workerNice); err != nil && err != syscall.ESRCH {
+			return err
+		}
+	}
+	return nil
+}
+
+// setProcessLimits lowers this process's priority (workerNice) and bounds it: its address space (RLIMIT_AS) to
 // what it has mapped at start plus three times its heap allowance, so that
 // an allocation past that fails and the runtime dies of "out of memory";
 // and its CPU time (RLIMIT_CPU), a backstop for a pool that failed to kill
 // it. The race detector maps terabytes of shadow memory, so a race build
 // sets no address-space limit.
 func setProcessLimits(cfg workerConfig) (cpuAllowance, error) {
+	if err := lowerPriority(); err != nil {
+		return cpuAllowance{}, fmt.Errorf("niceness: %w", err)
+	}
 	if !raceEnabled {
 		size, err := addressSpaceInUse()
 		if err != nil {

@@ -13,3 +13,5 @@ type cpuAllowance struct{}
 func (cpuAllowance) spent() bool { return false }
 
 func workerProcAttr() *syscall.SysProcAttr { return nil }
+
+func lowerChildPriority(int) {}

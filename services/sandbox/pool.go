@@ -339,6 +339,10 @@ func (p *Pool) start() (*worker, error) {
 		outR.Close()
 		return nil, fmt.Errorf("code sandbox: start a worker (%s): %w", strings.Join(p.opts.Command, " "), err)
 	}
+	// The worker renices all its threads once it runs; this covers its
+	// start-up (the runtime's and packages' initialisation), which is
+	// most of a new worker's CPU.
+	lowerChildPriority(cmd.Process.Pid)
 	p.live[w] = struct{}{}
 	p.started.Add(1)
 	p.wg.Add(1)

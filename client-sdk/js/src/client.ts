@@ -198,8 +198,17 @@ export class GrimoireClient extends TypedEmitter<ClientEvents> {
       if (!(e instanceof AuthError)) return; // a transport error: Socket.IO keeps trying
       // The server refused the token on reconnect; Socket.IO does not retry that by itself.
       if (typeof this.opts.token === 'function') {
+        // A fresh token goes in the query: the server authenticates the
+        // Engine.IO handshake with it, before the auth payload is asked for.
         setTimeout(() => {
-          if (!this.closed && !this.socket.connected) this.socket.connect();
+          if (this.closed || this.socket.connected) return;
+          tokenOf().then(
+            (token) => {
+              this.setQueryToken(token);
+              if (!this.closed && !this.socket.connected) this.socket.connect();
+            },
+            () => {},
+          );
         }, this.opts.reconnectionDelayMax ?? 2_000);
       } else {
         for (const run of [...this.runs.values()]) run._fail(e);
@@ -445,11 +454,26 @@ export class GrimoireClient extends TypedEmitter<ClientEvents> {
   }
 }
 
-function connectError(url: string, err: Error & { data?: { code?: string; message?: string } }): GrimoireError {
-  const code = err?.data?.code;
-  if (code && TOKEN_CODES.has(code)) return new AuthError(code, `connect to ${url}: ${err.data?.message ?? err.message}`);
-  if (code) return new ConnectionError(code, `connect to ${url}: ${err.data?.message ?? err.message}`);
+function connectError(url: string, err: Error & { data?: { code?: string; message?: string }; context?: unknown }): GrimoireError {
+  // A refused namespace connect says why in err.data; a handshake the server
+  // refused before any session (no or bad token, rate limit) in the polling
+  // response's body, {"error": {code, message}}.
+  const why = err?.data?.code ? err.data : refusalBody(err?.context);
+  const code = why?.code;
+  if (code && TOKEN_CODES.has(code)) return new AuthError(code, `connect to ${url}: ${why?.message ?? err.message}`);
+  if (code) return new ConnectionError(code, `connect to ${url}: ${why?.message ?? err.message}`);
   return new ConnectionError('connect_failed', `connect to ${url}: ${err?.message ?? String(err)}`, { cause: err });
+}
+
+function refusalBody(context: unknown): { code?: string; message?: string } | undefined {
+  const text = (context as { responseText?: unknown } | undefined)?.responseText;
+  if (typeof text !== 'string' || text === '') return undefined;
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    return typeof body?.error?.code === 'string' ? body.error : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

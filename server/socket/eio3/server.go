@@ -67,6 +67,7 @@ type binding struct {
 	conn     engineio.Conn
 	link     *link // set once serve runs
 	accepted bool
+	release  func() // gives the user's socket slot back
 }
 
 type ctxKey struct{}
@@ -135,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid := r.URL.Query().Get("sid")
 	id, err := s.opts.Core.Authenticate(r.Context(), s.handshakeOf(r))
 	if err != nil {
-		refuse(w, http.StatusUnauthorized, err)
+		wire.Refuse(w, http.StatusUnauthorized, err)
 		return
 	}
 	if sid != "" {
@@ -146,21 +147,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if closed {
 			// The closed engine would hold a long-poll until its timeout,
 			// and with it the HTTP server's shutdown.
-			refuse(w, http.StatusServiceUnavailable, &wire.Error{Code: "shutting_down", Message: "server is shutting down"})
+			wire.Refuse(w, http.StatusServiceUnavailable, &wire.Error{Code: "shutting_down", Message: "server is shutting down"})
 			return
 		}
 		if b == nil {
-			refuse(w, http.StatusBadRequest, &wire.Error{Code: "unknown_session", Message: "no such session"})
+			wire.Refuse(w, http.StatusBadRequest, &wire.Error{Code: "unknown_session", Message: "no such session"})
 			return
 		}
 		select {
 		case <-b.ready:
 		default:
-			refuse(w, http.StatusBadRequest, &wire.Error{Code: "unknown_session", Message: "session not ready"})
+			wire.Refuse(w, http.StatusBadRequest, &wire.Error{Code: "unknown_session", Message: "session not ready"})
 			return
 		}
 		if b.id.User != id.User {
-			refuse(w, http.StatusForbidden, &wire.Error{Code: "forbidden", Message: "session belongs to another user"})
+			wire.Refuse(w, http.StatusForbidden, &wire.Error{Code: "forbidden", Message: "session belongs to another user"})
 			return
 		}
 		if r.Method == http.MethodPost && s.opts.Limits.HardMaxBytes > 0 {
@@ -172,13 +173,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		refuse(w, http.StatusServiceUnavailable, &wire.Error{Code: "shutting_down", Message: "server is shutting down"})
+		wire.Refuse(w, http.StatusServiceUnavailable, &wire.Error{Code: "shutting_down", Message: "server is shutting down"})
 		return
 	}
 	s.handshake.Add(1)
 	s.mu.Unlock()
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &handshakeState{id: id, wg: &s.handshake}))
-	defer r.Context().Value(ctxKey{}).(*handshakeState).done()
+	if err := s.opts.Core.Opening(id); err != nil {
+		s.handshake.Done()
+		wire.Refuse(w, http.StatusTooManyRequests, err)
+		return
+	}
+	release, err := s.opts.Core.Admit(id)
+	if err != nil {
+		s.handshake.Done()
+		wire.Refuse(w, http.StatusTooManyRequests, err)
+		return
+	}
+	st := &handshakeState{id: id, wg: &s.handshake, release: release}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+	defer st.done()
 	s.engine.ServeHTTP(limitFrames(w, s.opts.Limits.HardMaxBytes), r)
 }
 
@@ -186,9 +199,30 @@ type handshakeState struct {
 	id   auth.Identity
 	wg   *sync.WaitGroup
 	once sync.Once
+
+	mu sync.Mutex
+	// release is the socket slot, until bind hands it to the binding.
+	release func()
 }
 
-func (h *handshakeState) done() { h.once.Do(h.wg.Done) }
+// takeRelease hands over the socket slot (nil once taken).
+func (h *handshakeState) takeRelease() func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.release
+	h.release = nil
+	return r
+}
+
+// done ends the handshake; a slot no session took is given back.
+func (h *handshakeState) done() {
+	h.once.Do(func() {
+		if r := h.takeRelease(); r != nil {
+			r()
+		}
+		h.wg.Done()
+	})
+}
 
 // bind runs inside the engine's handshake, after the session id exists and
 // before the client can learn it.
@@ -202,6 +236,7 @@ func (s *Server) bind(r *http.Request, c engineio.Conn) {
 	s.mu.Lock()
 	b := s.bindingLocked(c.ID())
 	b.id, b.conn = st.id, c
+	b.release = st.takeRelease()
 	closing := s.closing
 	s.mu.Unlock()
 	close(b.ready)
@@ -231,16 +266,6 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func refuse(w http.ResponseWriter, status int, err error) {
-	var we *wire.Error
-	if !errors.As(err, &we) {
-		we = &wire.Error{Code: "unauthorized", Message: err.Error()}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": we})
-}
-
 func (s *Server) acceptLoop() {
 	defer s.acceptWG.Done()
 	for {
@@ -258,7 +283,7 @@ func (s *Server) acceptLoop() {
 		s.mu.Unlock()
 		if closing {
 			c.Close()
-			s.engine.Remove(c.ID())
+			s.forget(c.ID())
 			continue
 		}
 		go s.serve(c, b)
@@ -302,8 +327,12 @@ func (s *Server) serve(c engineio.Conn, b *binding) {
 func (s *Server) forget(sid string) {
 	s.engine.Remove(sid)
 	s.mu.Lock()
+	b := s.bindings[sid]
 	delete(s.bindings, sid)
 	s.mu.Unlock()
+	if b != nil && b.release != nil {
+		b.release()
+	}
 }
 
 // Close disconnects every client and stops the accept loop.
@@ -414,6 +443,22 @@ func (l *link) Disconnect() error {
 			return
 		}
 		l.close()
+	})
+	return err
+}
+
+// abortFlush is how long Abort leaves the library's websocket writer to
+// send what was written before it closes the session (closing it at once
+// drops the last frames).
+const abortFlush = 100 * time.Millisecond
+
+// Abort implements wire.Link: DISCONNECT, then the session is closed
+// after abortFlush, whatever the transport.
+func (l *link) Abort() error {
+	var err error
+	l.disconnect.Do(func() {
+		err = l.write([]byte{typeDisconnect})
+		time.AfterFunc(abortFlush, l.close)
 	})
 	return err
 }

@@ -1,11 +1,13 @@
 package eio4
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,9 +103,81 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// ServeHTTP authenticates every request before the library sees it, as
+// the Engine.IO 3 adapter does: a handshake without a valid token (query
+// `token` or Authorization: Bearer) creates no session, and a request
+// naming a session must carry a token of the session's user. The Socket.IO
+// `auth` payload arrives only after the handshake, inside the session, so
+// it cannot be what authenticates the session (docs/protocol.md).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		// A CORS preflight carries no credentials and touches no session.
+		s.handler.ServeHTTP(w, r)
+		return
+	}
+	q := r.URL.Query()
+	id, err := s.opts.Core.Authenticate(r.Context(), wire.Handshake{Header: r.Header, Query: q, RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		s.refuse(w, r, http.StatusUnauthorized, err)
+		return
+	}
+	if sid := q.Get("sid"); sid != "" {
+		owner, ok := s.owner(sid)
+		switch {
+		case !ok:
+			s.refuse(w, r, http.StatusBadRequest, &wire.Error{Code: "unknown_session", Message: "no such session"})
+			return
+		case owner.User != id.User:
+			s.refuse(w, r, http.StatusForbidden, &wire.Error{Code: "forbidden", Message: "session belongs to another user"})
+			return
+		}
+		s.handler.ServeHTTP(w, r)
+		return
+	}
+	if err := s.opts.Core.Opening(id); err != nil {
+		s.refuse(w, r, http.StatusTooManyRequests, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), ownerKey{}, id))
 	w, r = gateHandshake(w, r)
 	s.handler.ServeHTTP(w, r)
+}
+
+// refuse answers a request the library never sees; an allowed browser
+// origin may read why (the library's CORS headers are not on it).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if o := r.Header.Get("Origin"); o != "" {
+		for _, allowed := range s.opts.AllowedOrigins {
+			if allowed == "*" || strings.EqualFold(strings.TrimSuffix(allowed, "/"), o) {
+				w.Header().Set("Access-Control-Allow-Origin", o)
+				w.Header().Set("Access-Control-Allow-Credentials", "true")
+				w.Header().Add("Vary", "Origin")
+				break
+			}
+		}
+	}
+	wire.Refuse(w, status, err)
+}
+
+// ownerKey holds, in the context of a session's first request, the
+// identity that opened it.
+type ownerKey struct{}
+
+// owner is the identity that opened Engine.IO session sid.
+func (s *Server) owner(sid string) (auth.Identity, bool) {
+	sock, ok := s.io.Engine().Clients().Load(sid)
+	if !ok {
+		return auth.Identity{}, false
+	}
+	return ownerOf(sock.Request())
+}
+
+func ownerOf(ctx *types.HttpContext) (auth.Identity, bool) {
+	if ctx == nil || ctx.Request() == nil {
+		return auth.Identity{}, false
+	}
+	id, ok := ctx.Request().Context().Value(ownerKey{}).(auth.Identity)
+	return id, ok
 }
 
 // refuseUpgradeWait bounds how long a refused polling client's
@@ -113,22 +187,10 @@ const refuseUpgradeWait = time.Second
 // authenticate runs for every namespace connection before the client is
 // told it is connected; an error becomes the client's connect_error.
 func (s *Server) authenticate(sock *sio.Socket, next func(*sio.ExtendedError)) {
-	req := sock.Request().Request()
-	h := wire.Handshake{Header: req.Header, Query: req.URL.Query(), RemoteAddr: req.RemoteAddr}
-	if a := sock.Handshake().Auth; a != nil {
-		if b, err := json.Marshal(a); err == nil {
-			h.Auth = b
-		}
-	}
-	id, err := s.opts.Core.Authenticate(req.Context(), h)
-	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = &wire.Error{Code: "unauthorized", Message: err.Error()}
-		}
-		refuse := func() { next(sio.NewExtendedError(we.Message, map[string]any{"code": we.Code, "message": we.Message})) }
+	refuse := func(we *wire.Error) {
+		send := func() { next(sio.NewExtendedError(we.Message, map[string]any{"code": we.Code, "message": we.Message})) }
 		if sock.Conn().Transport().Name() != "polling" {
-			refuse()
+			send()
 			return
 		}
 		// A refused client closes its connection at once. A default v4
@@ -144,14 +206,57 @@ func (s *Server) authenticate(sock *sio.Socket, next func(*sio.ExtendedError)) {
 			for !conn.Upgraded() && conn.ReadyState() == "open" && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
-			refuse()
+			send()
 		}()
+	}
+	req := sock.Request()
+	id, ok := ownerOf(req)
+	if !ok {
+		refuse(&wire.Error{Code: "unauthorized", Message: "session opened without a token"})
+		return
+	}
+	// A token in the auth payload too must name the session's user.
+	if a := sock.Handshake().Auth; a != nil {
+		b, err := json.Marshal(a)
+		if err != nil {
+			refuse(&wire.Error{Code: "bad_request", Message: "auth payload: " + err.Error()})
+			return
+		}
+		var payload struct {
+			Token string `json:"token"`
+		}
+		if json.Unmarshal(b, &payload) == nil && payload.Token != "" {
+			h := wire.Handshake{Header: req.Request().Header, Query: req.Request().URL.Query(), RemoteAddr: req.Request().RemoteAddr, Auth: b}
+			authID, err := s.opts.Core.Authenticate(req.Request().Context(), h)
+			if err != nil {
+				var we *wire.Error
+				if !errors.As(err, &we) {
+					we = &wire.Error{Code: "unauthorized", Message: err.Error()}
+				}
+				refuse(we)
+				return
+			}
+			if authID.User != id.User {
+				refuse(&wire.Error{Code: "forbidden", Message: "the auth payload's token names another user than the session's"})
+				return
+			}
+			id = authID
+		}
+	}
+	release, err := s.opts.Core.Admit(id)
+	if err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = &wire.Error{Code: "refused", Message: err.Error()}
+		}
+		refuse(we)
 		return
 	}
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
 	if closing {
+		release()
 		next(sio.NewExtendedError("server is shutting down", map[string]any{"code": "shutting_down"}))
 		return
 	}
@@ -159,7 +264,7 @@ func (s *Server) authenticate(sock *sio.Socket, next func(*sio.ExtendedError)) {
 	// dispatches the "connection" event on another goroutine, and an event
 	// the client sends right after connecting could otherwise find no
 	// listener. Until Open runs, link buffers what arrives.
-	l := &link{srv: s, sock: sock, id: id}
+	l := &link{srv: s, sock: sock, id: id, release: release}
 	sock.OnAny(l.onAny)
 	sock.On("disconnect", func(args ...any) {
 		reason := "transport close"
@@ -216,9 +321,10 @@ func (s *Server) Close() error {
 
 // link is one Engine.IO 4 client.
 type link struct {
-	srv  *Server
-	sock *sio.Socket
-	id   auth.Identity
+	srv     *Server
+	sock    *sio.Socket
+	id      auth.Identity
+	release func() // the user's socket slot
 
 	mu      sync.Mutex
 	sess    wire.Session
@@ -275,6 +381,23 @@ func (l *link) Disconnect() error {
 
 const disconnectGrace = 2 * time.Second
 
+// abortFlush is how long Abort leaves the transport to send what was
+// written before it closes the connection (closing at once drops it).
+const abortFlush = 100 * time.Millisecond
+
+// Abort implements wire.Link: DISCONNECT, then the Engine.IO connection
+// is closed after abortFlush, whether the client hung up or not.
+func (l *link) Abort() error {
+	conn := l.sock.Conn()
+	l.sock.Disconnect(false)
+	time.AfterFunc(abortFlush, func() {
+		if conn.ReadyState() == "open" {
+			conn.Close(true)
+		}
+	})
+	return nil
+}
+
 func (l *link) open() {
 	sess, err := l.srv.opts.Core.Open(l, l.id)
 	if err != nil {
@@ -307,6 +430,7 @@ func (l *link) closed(reason string) {
 	l.ended, l.reason = true, reason
 	sess := l.sess
 	l.mu.Unlock()
+	l.release()
 	if sess != nil {
 		l.forget()
 		sess.Closed(reason)

@@ -38,6 +38,35 @@ type Event struct {
 type ClientError struct {
 	Message string          `json:"message"`
 	Data    json.RawMessage `json:"data"`
+	// Description is the HTTP status of a refused polling request (v4).
+	Description string `json:"description"`
+	// Body is a refused polling request's response body (v4), where a
+	// refusal before any session says why.
+	Body string `json:"body"`
+}
+
+// Code is the refusal's code: from the connect_error's data (a refused
+// namespace connect, v4) or from the body of a refused handshake request
+// ({"error":{"code"}}); "" when neither says.
+func (e *ClientError) Code() string {
+	if e == nil {
+		return ""
+	}
+	var data struct {
+		Code string `json:"code"`
+	}
+	if json.Unmarshal(e.Data, &data) == nil && data.Code != "" {
+		return data.Code
+	}
+	var body struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(e.Body), &body) == nil {
+		return body.Error.Code
+	}
+	return ""
 }
 
 // Report is a quiet socket's record of what it received.
@@ -202,7 +231,9 @@ type ConnectOptions struct {
 	Generation int // 2 (socket.io-client 2.5.0, Engine.IO 3) or 4 (4.x, Engine.IO 4)
 	URL        string
 	Token      string
-	TokenVia   string   // "query" (default), "header" or "auth" (v4 only)
+	TokenVia   string // "query" (default), "header", "auth" or "query+auth" (v4 only)
+	// AuthToken, when set, is sent in the v4 auth payload besides Token.
+	AuthToken  string
 	Transports []string // default: the client's own default
 	Origin     string
 	// Quiet sockets do not print events; they count them and keep each
@@ -222,6 +253,9 @@ func (c *Clients) Connect(o ConnectOptions) {
 	}
 	if o.TokenVia != "" {
 		cmd["tokenVia"] = o.TokenVia
+	}
+	if o.AuthToken != "" {
+		cmd["authToken"] = o.AuthToken
 	}
 	if o.Transports != nil {
 		cmd["transports"] = o.Transports

@@ -3,8 +3,12 @@ package wire
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/grimoire-run/grimoire/server/auth"
 )
@@ -17,6 +21,9 @@ type Error struct {
 	// Problems, when set, locate what to change (a list of
 	// {nodeId, port, field, message}).
 	Problems any `json:"problems,omitempty"`
+	// RetryAfter, when set, is how long the client should wait before
+	// trying again (a refused HTTP request carries it as Retry-After).
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -62,6 +69,10 @@ type Link interface {
 	// not reconnect, and closes the transport. The adapter then reports
 	// Session.Closed.
 	Disconnect() error
+	// Abort sends DISCONNECT and closes the transport at once, without
+	// waiting for the client to hang up or to read what is queued: for a
+	// client that floods. The adapter then reports Session.Closed.
+	Abort() error
 }
 
 // Session is Core's side of one connection.
@@ -78,7 +89,16 @@ type Core interface {
 	// Authenticate checks a handshake. An error is shown to the client: a
 	// *Error keeps its code, anything else reads as "unauthorized".
 	Authenticate(ctx context.Context, h Handshake) (auth.Identity, error)
-	// Open registers a connected, authenticated client.
+	// Opening is asked before an authenticated handshake creates a session
+	// (an Engine.IO session id); an error (a *Error, rate_limited with a
+	// RetryAfter) refuses the handshake.
+	Opening(id auth.Identity) error
+	// Admit takes one of the user's socket slots for a client about to
+	// connect; an error (a *Error) is the client's refusal. The adapter
+	// calls release exactly once when that client is gone, or when it
+	// never got to Open.
+	Admit(id auth.Identity) (release func(), err error)
+	// Open registers a connected, authenticated, admitted client.
 	Open(l Link, id auth.Identity) (Session, error)
 }
 
@@ -90,4 +110,25 @@ type Limits struct {
 	// HardMaxBytes: the transport refuses anything bigger (an HTTP 413 or a
 	// closed websocket); at least MaxMessageBytes.
 	HardMaxBytes int64
+}
+
+// CodeRateLimited is the code of a refusal that names a RetryAfter.
+const CodeRateLimited = "rate_limited"
+
+// Refuse answers an HTTP request the adapter will not serve, with
+// {"error":{"code","message"}}. A *Error with a RetryAfter is answered 429
+// with a Retry-After header (whole seconds, at least 1), whatever status
+// says; anything but a *Error reads as "unauthorized".
+func Refuse(w http.ResponseWriter, status int, err error) {
+	var we *Error
+	if !errors.As(err, &we) {
+		we = &Error{Code: "unauthorized", Message: err.Error()}
+	}
+	if we.RetryAfter > 0 {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Max(1, math.Ceil(we.RetryAfter.Seconds())))))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": we})
 }

@@ -23,7 +23,11 @@ function out(obj) {
 function errInfo(err) {
   if (err == null) return { message: String(err) };
   if (typeof err === 'string') return { message: err };
-  return { message: err.message || String(err), data: err.data, description: err.description && String(err.description) };
+  // A refusal before any session (HTTP 401/403/429 on the Engine.IO
+  // handshake) reaches a polling client as the request's response body.
+  const ctx = err.context;
+  const body = ctx && typeof ctx.responseText === 'string' ? ctx.responseText : undefined;
+  return { message: err.message || String(err), data: err.data, description: err.description && String(err.description), body };
 }
 
 // nowMs is the wall clock in milliseconds with sub-millisecond precision.
@@ -77,8 +81,10 @@ function connect(cmd) {
       case 'query': query.token = cmd.token; break;
       case 'header': headers.Authorization = 'Bearer ' + cmd.token; break;
       case 'auth': opts.auth = { token: cmd.token }; break;
+      case 'query+auth': query.token = cmd.token; opts.auth = { token: cmd.token }; break;
     }
   }
+  if (cmd.authToken !== undefined) opts.auth = { token: cmd.authToken };
   if (cmd.origin) headers.Origin = cmd.origin;
   if (Object.keys(query).length) opts.query = query;
   if (Object.keys(headers).length) opts.extraHeaders = headers;
