@@ -34,4 +34,4 @@ export interface SpellSummary {
   deleted?: boolean;
 }
 
-export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+export const RUN_STATUSES = ['running', 'waiting', 'completed', 'failed', 'cancelled'] as const;

@@ -15,6 +15,7 @@ const LARGE = 300;
 export const STATE_COLOURS: Record<NodeStatus, string> = {
   idle: '#d8dde6',
   running: '#f5b301',
+  waiting: '#8e44ad',
   done: '#2e9d5b',
   cached: '#5b8def',
   failed: '#d64541',

@@ -118,6 +118,16 @@ export function RunView({ session, runId }: { session: Session; runId: string })
       setBusy('');
     }
   };
+  const answer = (a: Activation, text: string) =>
+    act('answer', async () => {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        throw new Error(`the answer is not JSON: ${(err as Error).message}`);
+      }
+      await session.rest('POST', `/v1/runs/${encodeURIComponent(runId)}/answers`, { nodeId: a.nodeId, value });
+    });
   const cancel = () => act('cancel', async () => void (await session.rest('DELETE', `/v1/runs/${encodeURIComponent(runId)}`)));
   // The inputs a re-run or a fork sends: the run's own, or the edited ones.
   const chosenInputs = (): Record<string, unknown> | undefined => {
@@ -206,13 +216,25 @@ export function RunView({ session, runId }: { session: Session; runId: string })
         {drawn ? <GraphView spell={drawn} states={states} streams={streams} selected={selected} onSelect={setSelected} /> : <div class="graph" />}
         <aside class="node-panel" id="node-panel">
           {!selected ? (
-            <RunOutputs outputs={run.outputs} inputs={run.inputs} />
+            <>
+              {run.activations
+                .filter((a) => a.status === 'waiting' && a.question)
+                .map((a) => (
+                  <div class="waiting-node" data-node={a.key}>
+                    <h2>
+                      {a.key} <span class="muted">{a.nodeType}</span> <span class="badge state-waiting">waiting</span>
+                    </h2>
+                    <Question a={a} onAnswer={scrub === undefined && !busy ? (text) => answer(a, text) : undefined} />
+                  </div>
+                ))}
+              <RunOutputs outputs={run.outputs} inputs={run.inputs} />
+            </>
           ) : chosen.length === 0 ? (
             <p class="muted">
               Node <b>{selected}</b> has not run{run.status === 'running' ? ' yet' : ''}.
             </p>
           ) : (
-            chosen.map((a) => <ActivationPanel a={a} now={now} />)
+            chosen.map((a) => <ActivationPanel a={a} now={now} onAnswer={scrub === undefined && !busy ? (text) => answer(a, text) : undefined} />)
           )}
         </aside>
       </div>
@@ -256,7 +278,69 @@ function RunOutputs({ outputs, inputs }: { outputs?: Record<string, unknown>; in
   );
 }
 
-function ActivationPanel({ a, now }: { a: Activation; now: number }) {
+// An answer to start from: the JSON shape the question's schema asks for.
+function answerTemplate(schema?: Record<string, unknown>): unknown {
+  switch (schema?.type) {
+    case 'boolean':
+      return true;
+    case 'number':
+    case 'integer':
+      return 0;
+    case 'array':
+      return [];
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+      for (const k of (schema.required as string[] | undefined) ?? Object.keys(props)) out[k] = answerTemplate(props[k]);
+      return out;
+    }
+    default:
+      return '';
+  }
+}
+
+// The question an Ask node waits on, and a form that answers it.
+function Question({ a, onAnswer }: { a: Activation; onAnswer?: (text: string) => void }) {
+  const q = a.question!;
+  const [text, setText] = useState(() => JSON.stringify(answerTemplate(q.schema), null, 2));
+  return (
+    <div class="question" id="question">
+      <h3>Question</h3>
+      <p id="question-prompt">{q.prompt}</p>
+      <p class="muted">
+        answered by {q.answeredBy?.length ? q.answeredBy.join(', ') : 'the run\'s user'}
+        {q.deadline && ` · deadline ${formatTime(Date.parse(q.deadline))}${q.onDeadline ? ` (then ${q.onDeadline})` : ''}`}
+      </p>
+      {q.schema && (
+        <details>
+          <summary>Schema of the answer</summary>
+          <JSONView value={q.schema} label="answer-schema" />
+        </details>
+      )}
+      {a.status === 'waiting' && onAnswer && (
+        <form
+          id="answer-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            onAnswer(text);
+          }}
+        >
+          <textarea id="answer-json" rows={4} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+          <button type="submit" id="answer-submit">
+            Answer
+          </button>
+        </form>
+      )}
+      {a.answer && (
+        <p id="question-answer">
+          {a.answer.timedOut ? 'the deadline passed' : `answered${a.answer.user ? ` by ${a.answer.user}` : ''}`}: <code>{JSON.stringify(a.answer.value)}</code>
+        </p>
+      )}
+    </div>
+  );
+}
+
+function ActivationPanel({ a, now, onAnswer }: { a: Activation; now: number; onAnswer?: (text: string) => void }) {
   const duration = a.durationMs ?? (a.status === 'running' && a.start !== undefined ? now - a.start : undefined);
   return (
     <div class="activation" data-node={a.key} data-activation={a.activation} data-status={a.status}>
@@ -284,6 +368,7 @@ function ActivationPanel({ a, now }: { a: Activation; now: number }) {
           </>
         )}
       </dl>
+      {a.question && <Question a={a} onAnswer={onAnswer} />}
       {a.error && <p class="error node-error">{a.error}</p>}
       {a.skipReason && <p class="muted">skipped: {a.skipReason}</p>}
       {a.text && a.status === 'running' && <pre class="stream">{a.text}</pre>}

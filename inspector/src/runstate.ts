@@ -4,8 +4,9 @@
 // number) with foldRun; nothing here talks to the server.
 import type { NodeInputs, NodeOutputs, RunEvent, Usage } from '@grimoire-run/client';
 
-export type NodeStatus = 'idle' | 'running' | 'done' | 'cached' | 'failed' | 'skipped';
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export type NodeStatus = 'idle' | 'running' | 'waiting' | 'done' | 'cached' | 'failed' | 'skipped';
+/** 'waiting': nothing is left to do but answer the questions of Ask nodes (not terminal). */
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 
 export interface Activation {
   /** The node's id, prefixed by the Spell nodes leading to it ("outer/inner") inside a sub-spell. */
@@ -29,6 +30,10 @@ export interface Activation {
   skipReason?: string;
   /** Streamed text so far (node:chunk). */
   text: string;
+  /** The question an Ask node waits on (node:waiting). */
+  question?: { prompt: string; schema?: Record<string, unknown>; answeredBy: string[]; deadline?: string; onDeadline?: string };
+  /** Its answer (node:answered): who gave it, or that the deadline passed. */
+  answer?: { value?: unknown; user?: string; timedOut?: boolean };
 }
 
 export interface RunState {
@@ -92,9 +97,15 @@ export function foldRun(events: readonly RunEvent[], upto = Number.POSITIVE_INFI
         st.parentRunId = e.parentRunId;
         break;
       case 'run:resumed':
+        if (st.status === 'waiting') st.status = 'running';
+        break;
+      case 'run:waiting':
+        st.status = 'waiting';
         break;
       case 'node:start':
       case 'node:chunk':
+      case 'node:waiting':
+      case 'node:answered':
       case 'node:end':
       case 'node:error':
       case 'node:skip': {
@@ -113,8 +124,17 @@ export function foldRun(events: readonly RunEvent[], upto = Number.POSITIVE_INFI
           a.inputs = e.inputs;
         } else if (e.type === 'node:chunk') {
           a.text += e.text ?? '';
+        } else if (e.type === 'node:waiting') {
+          a.status = 'waiting';
+          a.question = { prompt: e.prompt, schema: e.schema, answeredBy: e.answeredBy, deadline: e.deadline, onDeadline: e.onDeadline };
+          a.start ??= t;
+        } else if (e.type === 'node:answered') {
+          a.answer = { value: e.value, user: e.user, timedOut: e.timedOut };
+          if (a.status === 'waiting') a.status = 'running';
+          if (st.status === 'waiting') st.status = 'running';
         } else if (e.type === 'node:end') {
-          a.status = e.cached ? 'cached' : 'done';
+          // An answered question is replayed from the log when the run goes on: it was answered, not cached.
+          a.status = e.cached && !a.answer ? 'cached' : 'done';
           a.cached = !!e.cached;
           a.source = e.source;
           a.outputs = e.outputs;

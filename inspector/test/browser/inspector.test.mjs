@@ -400,6 +400,33 @@ test('usage: tokens per day by spell, as a chart, with totals', { timeout: 30_00
   await shot('usage');
 });
 
+test('a run that waits: the page shows the question, answers it, and the run goes on', { timeout: 60_000 }, async (t) => {
+  if (skip(t)) return;
+  await srv.rest(devToken, 'PUT', '/v1/spells/approve', JSON.parse(readFileSync(join(repo, 'examples', 'approve.json'), 'utf8')));
+  const { runId } = await srv.rest(devToken, 'POST', '/v1/spells/approve/runs?mode=async', { inputs: { draft: 'hello world' } });
+  await waitRunStatus(devToken, runId, ['waiting']);
+  await page.goto(`${srv.url}/#/runs/${runId}`);
+  await page.locator('.run[data-status="waiting"]').waitFor({ timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('#graph')?.cy?.$id('ask').data('state') === 'waiting', null, { timeout: 15_000 });
+  assert.equal(await page.locator('#question-prompt').textContent(), 'Publish "hello world"?');
+  // The form starts from the schema's shape; an answer the schema refuses is shown, and nothing changes.
+  assert.deepEqual(JSON.parse(await page.locator('#answer-json').inputValue()), { approved: true });
+  await shot('run-waiting');
+  await page.fill('#answer-json', JSON.stringify({ approved: 'yes' }));
+  await page.click('#answer-submit');
+  await page.locator('.run .error').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('.run .error').textContent(), /approved/);
+  assert.equal((await srv.rest(devToken, 'GET', `/v1/runs/${runId}`)).status, 'waiting');
+  await page.fill('#answer-json', JSON.stringify({ approved: true, note: 'ship it' }));
+  await page.click('#answer-submit');
+  await page.locator('.run[data-status="completed"]').waitFor({ timeout: 20_000 }).catch(async (err) => {
+    throw new Error(`${err.message}${logs()}`);
+  });
+  const done = await waitRunStatus(devToken, runId, ['completed']);
+  assert.deepEqual(done.outputs, { decision: { approved: true, note: 'ship it' } });
+  assert.equal(await nodeColour('ask'), DONE);
+});
+
 test('no page errors', (t) => {
   if (skip(t)) return;
   const errors = pageLog.filter((l) => l.startsWith('pageerror'));

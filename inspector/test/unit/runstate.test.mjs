@@ -86,3 +86,34 @@ test('timeline: one bar per activation on its node row, placed on the run span',
   const open = lb.bars.find((b) => b.activation.nodeId === 'a');
   assert.ok(Math.abs(open.left + open.width - 1) < 1e-9, 'a running bar ends at now');
 });
+
+test('a run that waits: the question, the run waiting, then the answer and the run going on', () => {
+  const schema = { type: 'object', required: ['approved'], properties: { approved: { type: 'boolean' } } };
+  const asked = [
+    { ...base, seq: 1, type: 'run:start', time: t(0) },
+    { ...base, seq: 2, type: 'node:start', nodeId: 'ask', nodeType: 'Ask', activation: 1, time: t(1) },
+    { ...base, seq: 3, type: 'node:waiting', nodeId: 'ask', nodeType: 'Ask', activation: 1, prompt: 'Publish?', schema, answeredBy: ['ada'], time: t(2) },
+    { ...base, seq: 4, type: 'run:waiting', waiting: [{ nodeId: 'ask', activation: 1 }], time: t(3) },
+  ];
+  const waiting = foldRun(asked);
+  assert.equal(waiting.status, 'waiting');
+  const ask = waiting.nodes.get('ask');
+  assert.equal(ask.status, 'waiting');
+  assert.deepEqual(ask.question, { prompt: 'Publish?', schema, answeredBy: ['ada'], deadline: undefined, onDeadline: undefined });
+  const all = [
+    ...asked,
+    { ...base, seq: 5, type: 'node:answered', nodeId: 'ask', activation: 1, value: { approved: true }, user: 'ada', time: t(50) },
+    { ...base, seq: 6, type: 'run:resumed', time: t(51) },
+    { ...base, seq: 7, type: 'node:end', nodeId: 'ask', nodeType: 'Ask', activation: 1, cached: true, source: 'resume', outputs: { answer: [{ approved: true }] }, time: t(52) },
+    { ...base, seq: 8, type: 'run:completed', outputs: { decision: { approved: true } }, time: t(53) },
+  ];
+  const answered = foldRun(all);
+  assert.equal(answered.status, 'completed');
+  const done = answered.nodes.get('ask');
+  assert.equal(done.status, 'done', 'an answered question is done, not a cache hit');
+  assert.deepEqual(done.answer, { value: { approved: true }, user: 'ada', timedOut: undefined });
+  assert.equal(answered.activations.length, 1, 'the answer completes the activation that asked');
+  // Scrubbed back to before the answer, the run waits again.
+  assert.equal(foldRun(all, 4).status, 'waiting');
+  assert.equal(foldRun(all, 4).nodes.get('ask').status, 'waiting');
+});
