@@ -536,6 +536,9 @@ func TestHostileTenants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the hostile-tenant suite starts a server and runs for about three minutes")
 	}
+	if os.Getenv("GRIMOIRE_TEST_HOSTILE") != "1" {
+		t.Skip("the hostile-tenant suite loads the machine, so it runs alone: make test-hostile (make test runs it after the other tests)")
+	}
 	srv := startHostileServer(t)
 	vc := clientFrom("127.0.0.2")
 	victimTok := hostileToken(t, "victim")
