@@ -472,6 +472,11 @@ func (t *mcpTools) awaitRun(ctx context.Context, run *runs.Run, spell *graph.Spe
 			outputs = map[string]any{}
 		}
 		return toolResult(map[string]any{"runId": run.ID(), "status": out.Status, "outputs": outputs}), nil
+	case runs.StatusWaiting:
+		// An Ask node waits for a person: the run is not over, and the
+		// call is not a failure.
+		return toolResult(map[string]any{"runId": run.ID(), "status": out.Status,
+			"message": fmt.Sprintf("run %s waits for an answer: read its question with get_run; answer with POST /v1/runs/%s/answers {nodeId, value}, the socket's run:answer or `grimoire answer`, then read its outputs with get_run", run.ID(), run.ID())}), nil
 	case runs.StatusFailed:
 		node := out.NodeID
 		if n := spell.Node(out.NodeID); n != nil && n.Type != "" {

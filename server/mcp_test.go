@@ -375,6 +375,33 @@ func TestMCPCallRunsTheSpellWithProgressAndRecordsIt(t *testing.T) {
 	}
 }
 
+// A spell whose Ask node waits for a person ends the call with the run
+// waiting, not as an error, and says how to answer.
+func TestMCPCallOfASpellThatAsksSaysTheRunWaits(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := token(t, "alice")
+	doc, err := os.ReadFile("../examples/approve.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	putSpell(t, e, alice, "approve", string(doc))
+	c := connectMCP(t, e, alice)
+	waitTool(t, c, "approve")
+	res := c.mustCall(t, "approve", map[string]any{"draft": "a post"})
+	if res.IsError {
+		t.Fatalf("tool error: %s", resultText(res))
+	}
+	got := structured[spellCallResult](t, res)
+	if got.Status != "waiting" || got.RunID == "" || !strings.Contains(resultText(res), "/v1/runs/"+got.RunID+"/answers") {
+		t.Fatalf("result %+v: %s", got, resultText(res))
+	}
+	resp, body := e.do("GET", "/v1/runs/"+got.RunID, alice, "")
+	wantStatus(t, "GET run", resp, body, http.StatusOK, "")
+	if !strings.Contains(string(body), `"waiting"`) || !strings.Contains(string(body), "Publish") {
+		t.Errorf("the run over REST: %s", body)
+	}
+}
+
 func waitTool(t *testing.T, c *mcpClient, name string) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
