@@ -1,0 +1,111 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Leases hold run ownership across processes (events/bus.Leases, over
+// NATS JetStream). Nil in Options: this process is the only one that runs
+// spells on its store, and owning a run costs nothing.
+type Leases interface {
+	// Acquire makes this process the owner of runID: false when a live
+	// owner holds it. lost is called if the lease is lost later, cancel
+	// when another process asks for the run to be cancelled.
+	Acquire(ctx context.Context, runID string, lost func(), cancel func(reason string)) (bool, error)
+	// Owned says whether a live owner holds runID.
+	Owned(ctx context.Context, runID string) (owner string, live bool, err error)
+	// Release drops this process's lease of runID.
+	Release(runID string)
+	// RequestCancel asks runID's owner to cancel it: false when it has
+	// no live owner.
+	RequestCancel(ctx context.Context, runID, reason string) (bool, error)
+}
+
+// errLeaseLost stops a run whose lease another process took: that
+// process goes on with it, so this one records nothing more.
+var errLeaseLost = errors.New("run lease lost to another process")
+
+// own takes the lease of a run this executor is about to execute; false
+// when another process owns it. Without Leases every run is this
+// process's.
+func (e *Executor) own(ctx context.Context, run *Run) (bool, error) {
+	if e.opts.Leases == nil {
+		return true, nil
+	}
+	ok, err := e.opts.Leases.Acquire(ctx, run.id,
+		func() { run.cancel(errLeaseLost) },
+		func(reason string) { run.Cancel(reason) })
+	if ok {
+		run.leased = true
+	}
+	return ok, err
+}
+
+// disown releases the lease of a run that ended here (or never started).
+func (e *Executor) disown(run *Run) {
+	if run.leased {
+		run.leased = false
+		e.opts.Leases.Release(run.id)
+	}
+}
+
+// CancelAnywhere cancels a run in progress in this process or, with
+// Leases, asks the process that owns it to: false when no process is
+// running it.
+func (e *Executor) CancelAnywhere(ctx context.Context, runID, reason string) (bool, error) {
+	if e.Cancel(runID, reason) {
+		return true, nil
+	}
+	if e.opts.Leases == nil {
+		return false, nil
+	}
+	return e.opts.Leases.RequestCancel(ctx, runID, reason)
+}
+
+// TakeOver resumes, every interval until ctx is done or the executor
+// closes, the unfinished runs that no live process owns: those of a
+// process that died take at most its lease's TTL plus interval to go on
+// here. unfinished lists the candidates (a runs read model answers
+// without reading the log; nil: as Resume). It does nothing without
+// Leases (one process resumes its runs at start-up only).
+func (e *Executor) TakeOver(ctx context.Context, interval time.Duration, unfinished func(context.Context) ([]string, error)) {
+	if e.opts.Leases == nil {
+		return
+	}
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.base.Done():
+			return
+		case <-tick.C:
+		}
+		if unfinished == nil {
+			unfinished = e.unfinished
+		}
+		if _, err := e.resumeListed(ctx, unfinished); err != nil && ctx.Err() == nil {
+			e.log.Warn("takeover scan", "err", err)
+		}
+	}
+}
+
+// unowned says whether a run may be resumed here: nobody runs it (no
+// live lease). Without Leases every run not running here is.
+func (e *Executor) unowned(ctx context.Context, runID string) (bool, error) {
+	if e.opts.Leases == nil {
+		return true, nil
+	}
+	_, live, err := e.opts.Leases.Owned(ctx, runID)
+	if err != nil {
+		return false, fmt.Errorf("resume run %s: %w", runID, err)
+	}
+	return !live, nil
+}
