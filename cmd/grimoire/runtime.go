@@ -273,7 +273,15 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	if b.Kind() == "nats-jetstream" {
 		// Several processes may run spells on this log: a run is the
 		// process's that holds its lease.
-		leases, err := bus.OpenLeases(ctx, bus.LeaseOptions{URL: busOpts.URL, Bucket: env.getenv(bus.EnvLeaseBucket), Logger: rt.Logger})
+		leaseOpts := bus.LeaseOptions{URL: busOpts.URL, Bucket: env.getenv(bus.EnvLeaseBucket), Logger: rt.Logger}
+		if v := env.getenv(bus.EnvLeaseTTL); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return nil, fmt.Errorf("%s=%q: want a duration of a second or more, such as 6s", bus.EnvLeaseTTL, v)
+			}
+			leaseOpts.TTL = d
+		}
+		leases, err := bus.OpenLeases(ctx, leaseOpts)
 		if err != nil {
 			return nil, err
 		}

@@ -81,6 +81,7 @@ var serveEnv = []struct{ name, about string }{
 	{envBlobDir, "blob directory (default DATA/blobs); with EventStoreDB required, and shared by every process"},
 	{bus.EnvURL, "nats://host:4222 to fan events out across processes and hold run leases (default in-process)"},
 	{bus.EnvLeaseBucket, "the JetStream key-value bucket of run leases (default " + bus.DefaultLeaseBucket + "); every process of a deployment names the same"},
+	{bus.EnvLeaseTTL, "how long a run's lease lives without renewal (default 6s): a killed process's runs are taken over that long after, plus up to 2s"},
 	{"GRIMOIRE_OPENAI_BASE_URL, _API_KEY, _MODEL, _EMBEDDING_MODEL, _MODEL_ALIASES, _CONFIG", "the OpenAI-compatible model endpoints (docs/services.md)"},
 	{"GRIMOIRE_EMBEDDER", "local or openai"},
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},

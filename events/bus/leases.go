@@ -22,6 +22,10 @@ import (
 // must name the same bucket; tests name a fresh one each.
 const EnvLeaseBucket = "GRIMOIRE_LEASE_BUCKET"
 
+// EnvLeaseTTL sets how long a run lease lives without renewal (default
+// 6s): how long a dead process's runs wait before another takes them over.
+const EnvLeaseTTL = "GRIMOIRE_LEASE_TTL"
+
 // DefaultLeaseBucket is the bucket of run leases when EnvLeaseBucket is unset.
 const DefaultLeaseBucket = "grimoire_run_leases"
 
@@ -154,6 +158,16 @@ func OpenLeases(ctx context.Context, opts LeaseOptions) (*Leases, error) {
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("run lease bucket %q at %s: %w (is JetStream enabled on the server?)", opts.Bucket, opts.URL, err)
+	}
+	// The bucket removes entries older than its TTL: one shorter than the
+	// leases would drop live leases, and their runs would be taken over
+	// from a process still running them.
+	if st, err := kv.Status(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("run lease bucket %q: %w", opts.Bucket, err)
+	} else if st.TTL() > 0 && st.TTL() < opts.TTL {
+		nc.Close()
+		return nil, fmt.Errorf("run lease bucket %q keeps entries %v, shorter than the lease TTL %v: use the TTL it was created with, or another bucket (%s)", opts.Bucket, st.TTL(), opts.TTL, EnvLeaseBucket)
 	}
 	l := &Leases{
 		opts: opts, nc: nc, kv: kv, log: opts.Logger,

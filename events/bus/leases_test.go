@@ -210,3 +210,14 @@ func TestLeaseOptionsFailClearly(t *testing.T) {
 		t.Fatalf("OpenLeases on a closed port: %v", err)
 	}
 }
+
+// Leases longer than the bucket keeps entries would be dropped while
+// alive: refused, saying what to do.
+func TestLeaseTTLLongerThanTheBucketIsRefused(t *testing.T) {
+	bucket := leaseBucket(t)
+	openTestLeases(t, bucket, "a", time.Second)
+	_, err := OpenLeases(context.Background(), LeaseOptions{URL: natsURL(t), Bucket: bucket, TTL: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "shorter than the lease TTL") || !strings.Contains(err.Error(), EnvLeaseBucket) {
+		t.Fatalf("lease TTL 5s on a 1s bucket: %v", err)
+	}
+}
