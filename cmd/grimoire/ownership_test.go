@@ -276,3 +276,14 @@ func BenchmarkTakeover(b *testing.B) {
 	b.ReportMetric(at(0.99).Seconds(), "p99-s")
 	b.ReportMetric(took[len(took)-1].Seconds(), "max-s")
 }
+
+// A lease TTL that is not a duration of a second or more is refused.
+func TestBadLeaseTTLIsRefused(t *testing.T) {
+	requireNATS(t)
+	for _, v := range []string{"soon", "10ms"} {
+		_, errs, code := cliWithEnv(t, map[string]string{envData: t.TempDir(), bus.EnvURL: testNATS, bus.EnvLeaseTTL: v}, "serve", "--addr", "127.0.0.1:0")
+		if code != 1 || !strings.Contains(errs, bus.EnvLeaseTTL) || !strings.Contains(errs, "a second or more") {
+			t.Errorf("%s=%s: exit %d, stderr %q", bus.EnvLeaseTTL, v, code, errs)
+		}
+	}
+}
