@@ -390,8 +390,13 @@ func (l *Leases) renewAll() {
 		}
 		newRev, err := l.kv.Update(leaseKey(id), l.value(), rev)
 		l.mu.Lock()
-		if l.held[id] != h { // released meanwhile
+		if l.held[id] != h {
+			// Released meanwhile: Release's delete at the old revision
+			// missed this renewal, so delete at the new one.
 			l.mu.Unlock()
+			if err == nil {
+				l.kv.Delete(leaseKey(id), nats.LastRevision(newRev))
+			}
 			continue
 		}
 		now := l.opts.Now()
