@@ -287,3 +287,28 @@ func TestBadLeaseTTLIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRunIsNotResumedByAPeer: a process that starts while a peer runs
+// a run, and the takeover scans of both, leave the run to its owner: it
+// completes there, never resumed, its nodes executed once each.
+func TestLiveRunIsNotResumedByAPeer(t *testing.T) {
+	c := newCluster(t)
+	a, _ := c.serve()
+	b, _ := c.serve()
+	runID := c.startSlowRun(a)
+	late, _ := c.serve() // its start-up resume sees the run unfinished
+	log := c.waitFor(runID, 60*time.Second, "it to complete", func(log []runEvent) bool {
+		return countOf(log, events.TypeRunCompleted, "")+countOf(log, events.TypeRunFailed, "") > 0
+	})
+	if n := countOf(log, events.TypeRunResumed, ""); n != 0 {
+		t.Errorf("a run live on A was resumed %d times by a peer: %v", n, log)
+	}
+	if countOf(log, events.TypeRunCompleted, "") != 1 || countOf(log, events.TypeNodeStarted, "first") != 1 || countOf(log, events.TypeNodeStarted, "second") != 1 {
+		t.Errorf("the run on A: %v", log)
+	}
+	for _, base := range []string{b, late} {
+		if status, v := c.call("GET", base+"/v1/runs/"+runID, ""); status != 200 || v["status"] != "completed" {
+			t.Errorf("GET on %s: %d %v", base, status, v)
+		}
+	}
+}
