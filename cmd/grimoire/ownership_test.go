@@ -312,3 +312,29 @@ func TestLiveRunIsNotResumedByAPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelOfARunWhoseOwnerDied: a cancel on B of a run whose owner was
+// just SIGKILLed (its lease still live, nobody answering) is not lost: B
+// takes the run once the lease lapses and ends it cancelled, without
+// executing its nodes again.
+func TestCancelOfARunWhoseOwnerDied(t *testing.T) {
+	c := newCluster(t)
+	a, procA := c.serve()
+	b, _ := c.serve()
+	runID := c.startSlowRun(a)
+	procA.Process.Kill()
+	procA.Wait()
+	status, v := c.call("DELETE", b+"/v1/runs/"+runID, "")
+	if status != 202 {
+		t.Fatalf("cancel on B of the dead A's run: %d %v", status, v)
+	}
+	log := c.waitFor(runID, 20*time.Second, "RunCancelled", func(log []runEvent) bool {
+		return countOf(log, events.TypeRunCancelled, "") > 0
+	})
+	if countOf(log, events.TypeRunCompleted, "") != 0 || countOf(log, events.TypeNodeStarted, "second") != 1 || countOf(log, events.TypeNodeStarted, "first") != 1 {
+		t.Errorf("the cancelled run executed nodes again or completed: %v", log)
+	}
+	if status, run := c.call("GET", b+"/v1/runs/"+runID, ""); status != 200 || run["status"] != "cancelled" {
+		t.Errorf("GET on B: %d %v", status, run)
+	}
+}

@@ -267,6 +267,8 @@ type Executor struct {
 	closed bool
 	active map[string]*Run
 	wg     sync.WaitGroup
+	// cancelling: runs CancelAnywhere is cancelling elsewhere (reason).
+	cancelling map[string]string
 
 	folds stateFolds // spell states as last read
 
@@ -287,12 +289,13 @@ func New(opts Options) (*Executor, error) {
 	opts.setDefaults()
 	base, stop := context.WithCancelCause(context.Background())
 	e := &Executor{
-		opts:   opts,
-		log:    opts.Logger,
-		base:   base,
-		stop:   stop,
-		active: map[string]*Run{},
-		saved:  map[string]bool{},
+		opts:       opts,
+		log:        opts.Logger,
+		base:       base,
+		stop:       stop,
+		active:     map[string]*Run{},
+		saved:      map[string]bool{},
+		cancelling: map[string]string{},
 	}
 	e.deadlines = newDeadlineQueue(opts.Now, e.expire)
 	return e, nil

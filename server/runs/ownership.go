@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/grimoire-run/grimoire/events/recorder"
 )
 
 // Leases hold run ownership across processes (events/bus.Leases, over
@@ -53,8 +55,13 @@ func (e *Executor) disown(run *Run) {
 }
 
 // CancelAnywhere cancels a run in progress in this process or, with
-// Leases, asks the process that owns it to: false when no process is
-// running it.
+// Leases, asks the process that owns it to. A run that no live process
+// owns but that has not ended (its owner died, and no process has taken
+// it over yet) is taken over here and cancelled before anything executes,
+// so that the cancel is not lost until a takeover (an owner that died
+// with its lease still live does not answer: when the lease has lapsed,
+// at most its TTL later, the same happens). False when no process
+// is running the run and it is not unfinished (or waits for answers).
 func (e *Executor) CancelAnywhere(ctx context.Context, runID, reason string) (bool, error) {
 	if e.Cancel(runID, reason) {
 		return true, nil
@@ -62,7 +69,39 @@ func (e *Executor) CancelAnywhere(ctx context.Context, runID, reason string) (bo
 	if e.opts.Leases == nil {
 		return false, nil
 	}
-	return e.opts.Leases.RequestCancel(ctx, runID, reason)
+	// Meanwhile, a takeover scan here that wins the run cancels it too.
+	e.mu.Lock()
+	e.cancelling[runID] = reason
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.cancelling, runID)
+		e.mu.Unlock()
+	}()
+	ok, err := e.opts.Leases.RequestCancel(ctx, runID, reason)
+	if ok {
+		return true, nil
+	}
+	if err != nil {
+		// The owner did not answer within the lease's TTL: if it died, its
+		// lease has lapsed by now and the run is free to take.
+		if _, live, ownedErr := e.opts.Leases.Owned(ctx, runID); ownedErr != nil || live {
+			return false, err
+		}
+	}
+	run, err := e.resumeCancelling(ctx, runID, "cancel requested", reason)
+	if err != nil {
+		if errors.Is(err, recorder.ErrNotARun) {
+			return false, nil
+		}
+		return false, err
+	}
+	if run == nil {
+		// Ended, waiting, or taken by another process meanwhile: that
+		// process may be asked now.
+		return e.opts.Leases.RequestCancel(ctx, runID, reason)
+	}
+	return true, nil
 }
 
 // TakeOver resumes, every interval until ctx is done or the executor
@@ -95,6 +134,14 @@ func (e *Executor) TakeOver(ctx context.Context, interval time.Duration, unfinis
 			e.log.Warn("takeover scan", "err", err)
 		}
 	}
+}
+
+// cancelRequested is the reason of a cancel CancelAnywhere is sending
+// for runID, "" when none.
+func (e *Executor) cancelRequested(runID string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cancelling[runID]
 }
 
 // unowned says whether a run may be resumed here: nobody runs it (no

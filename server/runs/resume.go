@@ -113,6 +113,12 @@ func ScanUnfinished(ctx context.Context, store events.Store) ([]string, error) {
 // resume takes one run over; nil, nil when there is nothing to do (with
 // Leases: when a live process owns the run).
 func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, error) {
+	return e.resumeCancelling(ctx, runID, reason, "")
+}
+
+// resumeCancelling is resume; with a cancelReason the run is cancelled
+// before anything executes, so that it ends at once with RunCancelled.
+func (e *Executor) resumeCancelling(ctx context.Context, runID, reason, cancelReason string) (*Run, error) {
 	if free, err := e.unowned(ctx, runID); err != nil || !free {
 		return nil, err
 	}
@@ -169,6 +175,12 @@ func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, erro
 			return nil, fmt.Errorf("resume run %s: %w", runID, err)
 		}
 		return nil, nil // another process took it first
+	}
+	if cancelReason == "" {
+		cancelReason = e.cancelRequested(runID)
+	}
+	if cancelReason != "" {
+		run.Cancel(cancelReason)
 	}
 	run.trace, run.source = meta.TraceParent, requested.Source
 	rec, err := e.newRecorder(runID, prog, requested.CorrelationID, lastSeq, run)
