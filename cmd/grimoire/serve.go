@@ -294,12 +294,14 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if rt.Leases != nil {
 		// Runs whose owner died are resumed here once their leases lapse;
-		// the runs read model lists the candidates without reading the log.
+		// the runs read model lists the candidates without reading the log
+		// (waiting runs, which hold no lease, less often: for the deadlines
+		// of their questions).
 		takeoverCtx, stopTakeover := context.WithCancel(ctx)
 		takeoverDone := make(chan struct{})
 		go func() {
 			defer close(takeoverDone)
-			rt.Executor.TakeOver(takeoverCtx, takeoverInterval, rt.Runs.Unfinished)
+			rt.Executor.TakeOver(takeoverCtx, takeoverInterval, rt.Runs.Running, rt.Runs.Unfinished)
 		}()
 		defer func() { stopTakeover(); <-takeoverDone }()
 	}

@@ -105,21 +105,30 @@ func (e *Executor) CancelAnywhere(ctx context.Context, runID, reason string) (bo
 }
 
 // TakeOver resumes, every interval until ctx is done or the executor
-// closes, the unfinished runs that no live process owns: those of a
-// process that died take at most its lease's TTL plus interval to go on
-// here. unfinished lists the candidates (a runs read model answers
-// without reading the log; nil: as Resume). It does nothing without
-// Leases (one process resumes its runs at start-up only).
-func (e *Executor) TakeOver(ctx context.Context, interval time.Duration, unfinished func(context.Context) ([]string, error)) {
+// closes, the runs that no live process owns: those of a process that died
+// take at most its lease's TTL plus interval to go on here. running lists
+// the candidates (unfinished runs not waiting for answers; a runs read
+// model answers without reading the log). Every waitingScanEvery rounds
+// it looks at unfinished instead (nil: as Resume), which also holds the
+// waiting runs, so that the deadlines of questions asked on a process that
+// died are scheduled here. It does nothing without Leases (one process
+// resumes its runs at start-up only).
+func (e *Executor) TakeOver(ctx context.Context, interval time.Duration, running, unfinished func(context.Context) ([]string, error)) {
 	if e.opts.Leases == nil {
 		return
 	}
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
+	if unfinished == nil {
+		unfinished = e.unfinished
+	}
+	if running == nil {
+		running = unfinished
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for {
+	for round := 1; ; round++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -127,10 +136,11 @@ func (e *Executor) TakeOver(ctx context.Context, interval time.Duration, unfinis
 			return
 		case <-tick.C:
 		}
-		if unfinished == nil {
-			unfinished = e.unfinished
+		list := running
+		if round%waitingScanEvery == 0 {
+			list = unfinished
 		}
-		if _, err := e.resumeListed(ctx, unfinished); err != nil && ctx.Err() == nil {
+		if _, err := e.resumeListed(ctx, list); err != nil && ctx.Err() == nil {
 			e.log.Warn("takeover scan", "err", err)
 		}
 	}
@@ -143,6 +153,10 @@ func (e *Executor) cancelRequested(runID string) string {
 	defer e.mu.Unlock()
 	return e.cancelling[runID]
 }
+
+// waitingScanEvery: how many takeover rounds pass between two looks at
+// the waiting runs (each look reads their streams).
+const waitingScanEvery = 15
 
 // unowned says whether a run may be resumed here: nobody runs it (no
 // live lease). Without Leases every run not running here is.
