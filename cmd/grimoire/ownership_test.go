@@ -51,6 +51,12 @@ func newCluster(tb testing.TB) *cluster {
 	url := pgtest.FreshDatabase(tb)
 	const secret = "0123456789abcdef0123456789abcdef"
 	bucket := fmt.Sprintf("test_run_leases_%d", time.Now().UnixNano())
+	// After the processes stop (cleanups run last first).
+	tb.Cleanup(func() {
+		if err := bus.RemoveLeaseBucket(testNATS, bucket); err != nil {
+			tb.Error(err)
+		}
+	})
 	c := &cluster{tb: tb, env: []string{
 		envEventStore + "=" + url, "GRIMOIRE_JWT_SECRET=" + secret,
 		bus.EnvURL + "=" + testNATS, bus.EnvLeaseBucket + "=" + bucket,

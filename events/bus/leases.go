@@ -440,6 +440,24 @@ func (l *Leases) Close() error {
 	return nil
 }
 
+// RemoveLeaseBucket deletes a lease bucket and every lease in it (a test's
+// bucket; a deployment's only when none of its processes runs).
+func RemoveLeaseBucket(url, bucket string) error {
+	nc, err := nats.Connect(url, nats.Name("grimoire-run-leases"))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		return fmt.Errorf("JetStream at %s: %w", url, err)
+	}
+	if err := js.DeleteKeyValue(bucket); err != nil && !errors.Is(err, nats.ErrStreamNotFound) && !errors.Is(err, nats.ErrBucketNotFound) {
+		return fmt.Errorf("delete run lease bucket %q: %w", bucket, err)
+	}
+	return nil
+}
+
 // wrongRevision: a write at an expected revision found another one.
 func wrongRevision(err error) bool {
 	var apiErr *nats.APIError

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // leaseBucket returns a fresh bucket name, deleted when the test ends.
@@ -18,13 +16,8 @@ func leaseBucket(t *testing.T) string {
 	url := natsURL(t)
 	bucket := fmt.Sprintf("test_leases_%d", time.Now().UnixNano())
 	t.Cleanup(func() {
-		nc, err := nats.Connect(url)
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		if js, err := nc.JetStream(); err == nil {
-			js.DeleteKeyValue(bucket)
+		if err := RemoveLeaseBucket(url, bucket); err != nil {
+			t.Error(err)
 		}
 	})
 	return bucket
