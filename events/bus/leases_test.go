@@ -214,3 +214,24 @@ func TestLeaseTTLLongerThanTheBucketIsRefused(t *testing.T) {
 		t.Fatalf("lease TTL 5s on a 1s bucket: %v", err)
 	}
 }
+
+// BenchmarkLeaseAcquireRelease: what owning a run costs it with NATS, a
+// lease taken when it starts and dropped when it ends (two JetStream
+// key-value writes).
+func BenchmarkLeaseAcquireRelease(b *testing.B) {
+	url := natsURL(b)
+	bucket := fmt.Sprintf("test_leases_%d", time.Now().UnixNano())
+	b.Cleanup(func() { RemoveLeaseBucket(url, bucket) })
+	l, err := OpenLeases(context.Background(), LeaseOptions{URL: url, Bucket: bucket})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; b.Loop(); i++ {
+		runID := fmt.Sprintf("run%d", i)
+		if ok, err := l.Acquire(context.Background(), runID, nil, nil); !ok || err != nil {
+			b.Fatalf("acquire %s: %v %v", runID, ok, err)
+		}
+		l.Release(runID)
+	}
+}
