@@ -24,6 +24,7 @@ const (
 	codeLimitExceeded   = "limit_exceeded"
 	codePayloadTooLarge = "payload_too_large"
 	codeConflict        = "conflict"
+	codeUnavailable     = "unavailable"
 	codeInternal        = "internal"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/grimoire-run/grimoire/events"
@@ -47,7 +48,8 @@ func mayControlRun(ident auth.Identity, owner string) bool {
 	return (owner != "" && owner == ident.User) || ident.HasRole("admin")
 }
 
-// cancelRun stops a run in progress in this process.
+// cancelRun stops a run in progress in this process or, with run leases
+// (several processes), in the process that owns it.
 func (s *Server) cancelRun(ctx context.Context, ident auth.Identity, runID string) error {
 	owner, err := s.runOwner(ctx, ident, runID)
 	if err != nil {
@@ -56,7 +58,11 @@ func (s *Server) cancelRun(ctx context.Context, ident auth.Identity, runID strin
 	if !mayControlRun(ident, owner) {
 		return forbidden(fmt.Sprintf("run %q belongs to another user", runID))
 	}
-	if !s.opts.Executor.Cancel(runID, "cancelled by "+ident.User) {
+	cancelled, err := s.opts.Executor.CancelAnywhere(ctx, runID, "cancelled by "+ident.User)
+	if err != nil {
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, msg: err.Error()}
+	}
+	if !cancelled {
 		return &apiError{status: 409, code: codeConflict, msg: fmt.Sprintf("run %q is not in progress", runID)}
 	}
 	return nil

@@ -70,11 +70,13 @@ type runtimeOptions struct {
 type runtime struct {
 	// Services are what the node types call (the server's MCP
 	// search_knowledge tool too).
-	Services    nodes.Services
-	Catalog     *nodes.Registry
-	Runner      *graph.Runner
-	Store       events.Store
-	Bus         *bus.Bus
+	Services nodes.Services
+	Catalog  *nodes.Registry
+	Runner   *graph.Runner
+	Store    events.Store
+	Bus      *bus.Bus
+	// Leases are the run leases when the bus is NATS (nil otherwise).
+	Leases      *bus.Leases
 	Library     *spells.Library
 	Executor    *runs.Executor
 	Projections *projections.Runner
@@ -268,6 +270,24 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	}
 	rt.Bus = b
 	rt.onClose(b.Close)
+	if b.Kind() == "nats-jetstream" {
+		// Several processes may run spells on this log: a run is the
+		// process's that holds its lease.
+		leaseOpts := bus.LeaseOptions{URL: busOpts.URL, Bucket: env.getenv(bus.EnvLeaseBucket), Logger: rt.Logger}
+		if v := env.getenv(bus.EnvLeaseTTL); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return nil, fmt.Errorf("%s=%q: want a duration of a second or more, such as 6s", bus.EnvLeaseTTL, v)
+			}
+			leaseOpts.TTL = d
+		}
+		leases, err := bus.OpenLeases(ctx, leaseOpts)
+		if err != nil {
+			return nil, err
+		}
+		rt.Leases = leases
+		rt.onClose(leases.Close)
+	}
 
 	rt.Library = &spells.Library{Store: store}
 	svc, inference, closeServices, err := openServices(ctx, env, rt.DataDir, store, rt.Logger)
@@ -303,10 +323,14 @@ func openRuntime(ctx context.Context, env *cliEnv, opts runtimeOptions) (_ *runt
 	}
 	rt.onClose(rt.Cache.Close)
 
-	exec, err := runs.New(runs.Options{
+	runOpts := runs.Options{
 		Store: store, Bus: b, Runner: rt.Runner, Library: rt.Library, Cache: rt.Cache, Logger: rt.Logger,
 		Linger: opts.Linger,
-	})
+	}
+	if rt.Leases != nil {
+		runOpts.Leases = rt.Leases
+	}
+	exec, err := runs.New(runOpts)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,9 @@ var serveEnv = []struct{ name, about string }{
 	{envConnectTimeout, "how long a socket has to connect its namespace after its Engine.IO handshake (default 10s)"},
 	{envEventStore, "a shared log instead of the embedded one: PostgreSQL (postgres://user@host:5432/db, blobs in the database) or EventStoreDB (esdb://host:2113?tls=false)"},
 	{envBlobDir, "blob directory (default DATA/blobs); with EventStoreDB required, and shared by every process"},
-	{bus.EnvURL, "nats://host:4222 to fan events out across processes (default in-process)"},
+	{bus.EnvURL, "nats://host:4222 to fan events out across processes and hold run leases (default in-process)"},
+	{bus.EnvLeaseBucket, "the JetStream key-value bucket of run leases (default " + bus.DefaultLeaseBucket + "); every process of a deployment names the same"},
+	{bus.EnvLeaseTTL, "how long a run's lease lives without renewal (default 6s): a killed process's runs are taken over that long after, plus up to 2s"},
 	{"GRIMOIRE_OPENAI_BASE_URL, _API_KEY, _MODEL, _EMBEDDING_MODEL, _MODEL_ALIASES, _CONFIG", "the OpenAI-compatible model endpoints (docs/services.md)"},
 	{"GRIMOIRE_EMBEDDER", "local or openai"},
 	{"GRIMOIRE_WEAVIATE_URL, GRIMOIRE_WEAVIATE_API_KEY", "vectors in Weaviate instead of the embedded index"},
@@ -173,6 +175,9 @@ func serveSocketOptions(env *cliEnv) (socket.Options, error) {
 // a run's events sooner than the recorder's default (20ms, which favours
 // the run's own speed); GRIMOIRE_RECORD_LINGER overrides it.
 const serveLinger = 2 * time.Millisecond
+
+// takeoverInterval is how often serve looks for runs whose owner died.
+const takeoverInterval = 2 * time.Second
 
 func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -286,6 +291,19 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	for _, r := range resumed {
 		log.Info("resumed run", "run", r.ID())
+	}
+	if rt.Leases != nil {
+		// Runs whose owner died are resumed here once their leases lapse;
+		// the runs read model lists the candidates without reading the log
+		// (waiting runs, which hold no lease, less often: for the deadlines
+		// of their questions).
+		takeoverCtx, stopTakeover := context.WithCancel(ctx)
+		takeoverDone := make(chan struct{})
+		go func() {
+			defer close(takeoverDone)
+			rt.Executor.TakeOver(takeoverCtx, takeoverInterval, rt.Runs.Running, rt.Runs.Unfinished)
+		}()
+		defer func() { stopTakeover(); <-takeoverDone }()
 	}
 
 	ln, err := net.Listen("tcp", *addr)

@@ -38,7 +38,7 @@ func startServe(t *testing.T, repo, data string, env []string, flags ...string) 
 }
 
 // startServeProcess is startServe that also returns the process (to kill it).
-func startServeProcess(t *testing.T, repo, data string, env []string, flags ...string) (base string, serve *exec.Cmd, stop func()) {
+func startServeProcess(t testing.TB, repo, data string, env []string, flags ...string) (base string, serve *exec.Cmd, stop func()) {
 	t.Helper()
 	serve = cliProcess(repo, data, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...)
 	serve.Env = append(serve.Env, env...)

@@ -14,6 +14,10 @@
 // publish acknowledgement) is paid per batch. Subscriptions decode the
 // batch back into single events.
 //
+// Leases (leases.go) is run ownership over the same NATS: a lease per run
+// in a JetStream key-value bucket, and cancel requests to a run's owner
+// (decision 0013).
+//
 // bus is the only package of Grimoire that imports Watermill, watermill-nats
 // and the NATS client. It imports events for the event type and nothing else
 // of ours; it must not import graph, the recorder, projections or server.

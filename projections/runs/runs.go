@@ -450,6 +450,21 @@ func (m *Model) Unfinished(context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// Running lists the unfinished runs that are not waiting for answers,
+// oldest first: those a process must be executing (for a takeover scan,
+// which leaves waiting runs to their answers).
+func (m *Model) Running(context.Context) ([]string, error) {
+	m.snap.RLock()
+	defer m.snap.RUnlock()
+	var ids []string
+	for _, r := range m.order {
+		if !Finished(r.Status) && r.Status != StatusWaiting {
+			ids = append(ids, r.RunID)
+		}
+	}
+	return ids, nil
+}
+
 // Len is the number of runs in the model.
 func (m *Model) Len() int {
 	m.snap.RLock()

@@ -283,6 +283,9 @@ func TestAPausedRunIsWaitingUntilAnswered(t *testing.T) {
 	if ids, _ := m.Unfinished(context.Background()); !reflect.DeepEqual(ids, []string{"w1"}) {
 		t.Fatalf("unfinished %v", ids)
 	}
+	if ids, _ := m.Running(context.Background()); len(ids) != 0 {
+		t.Fatalf("running %v, want none: w1 waits", ids)
+	}
 	if _, err := st.Append(context.Background(), events.RunStream("w1"), events.Exact(res.NextRevision),
 		events.MustEncode(&events.RunAnswered{RunHeader: hdr("w1", 7, t0), NodeRef: ref, Value: true, By: "ada"}),
 		events.MustEncode(&events.RunResumed{RunHeader: hdr("w1", 8, t0), AfterSeq: 7})); err != nil {
@@ -291,5 +294,8 @@ func TestAPausedRunIsWaitingUntilAnswered(t *testing.T) {
 	projtest.CaughtUp(t, r, "runs")
 	if w, _ := m.Get("w1"); w.Status != runs.StatusRunning {
 		t.Fatalf("answered w1: %+v", w)
+	}
+	if ids, _ := m.Running(context.Background()); !reflect.DeepEqual(ids, []string{"w1"}) {
+		t.Fatalf("running %v after the answer", ids)
 	}
 }

@@ -70,6 +70,9 @@ func (q *deadlineQueue) add(runID string, ref events.NodeRef, at time.Time) {
 		return
 	}
 	k := deadlineKey(runID, ref)
+	if old, ok := q.at[k]; ok && old.Equal(at) {
+		return // already scheduled (a run looked at again by a takeover scan)
+	}
 	q.at[k] = at
 	heap.Push(&q.due, deadline{at: at, runID: runID, ref: ref, key: k})
 	q.armLocked()

@@ -10,8 +10,13 @@
 // before a run's first event the spell is saved unless that content hash
 // is already there, and a resumed run loads its spell by hash.
 //
+// With several processes on one store, a run is executed by the process
+// that holds its lease (the Leases interface, events/bus.Leases over NATS):
+// Resume and TakeOver resume only runs no live process owns, and
+// CancelAnywhere reaches the owner (decision 0013).
+//
 // runs imports graph, events, events/recorder and server/spells. It must not import a
-// store or bus implementation (they come in as events.Store and a small
-// Publisher interface), nor HTTP or socket code, nor nodes (node types come
+// store or bus implementation (they come in as events.Store and small
+// Publisher and Leases interfaces), nor HTTP or socket code, nor nodes (node types come
 // in through the Runner's catalog).
 package runs

@@ -64,6 +64,12 @@ type Options struct {
 	// recorder's default.
 	Linger time.Duration
 
+	// Leases, when set, make a run this process's only while it holds the
+	// run's lease (several processes on one store): Start takes it,
+	// Resume resumes only runs whose lease nobody holds, and cancel
+	// requests reach the owner. Nil: one process, no leases.
+	Leases Leases
+
 	// Unfinished lists the runs that have RunRequested but no terminal
 	// event (the runs read model can answer). Nil scans the global log.
 	Unfinished func(ctx context.Context) ([]string, error)
@@ -214,6 +220,8 @@ type Run struct {
 	// resumeAfter: the run ended waiting with answers recorded meanwhile:
 	// it resumes at once.
 	resumeAfter bool
+	// leased: this process holds the run's lease (Options.Leases).
+	leased bool
 }
 
 // ID is the run's id.
@@ -259,6 +267,8 @@ type Executor struct {
 	closed bool
 	active map[string]*Run
 	wg     sync.WaitGroup
+	// cancelling: runs CancelAnywhere is cancelling elsewhere (reason).
+	cancelling map[string]string
 
 	folds stateFolds // spell states as last read
 
@@ -279,12 +289,13 @@ func New(opts Options) (*Executor, error) {
 	opts.setDefaults()
 	base, stop := context.WithCancelCause(context.Background())
 	e := &Executor{
-		opts:   opts,
-		log:    opts.Logger,
-		base:   base,
-		stop:   stop,
-		active: map[string]*Run{},
-		saved:  map[string]bool{},
+		opts:       opts,
+		log:        opts.Logger,
+		base:       base,
+		stop:       stop,
+		active:     map[string]*Run{},
+		saved:      map[string]bool{},
+		cancelling: map[string]string{},
 	}
 	e.deadlines = newDeadlineQueue(opts.Now, e.expire)
 	return e, nil
@@ -355,9 +366,15 @@ func (e *Executor) Start(ctx context.Context, spec RunSpec) (*Run, error) {
 	started := false
 	defer func() {
 		if !started {
+			e.disown(run)
 			e.release(run)
 		}
 	}()
+	if owned, err := e.own(ctx, run); err != nil {
+		return nil, fmt.Errorf("start run %s: %w", runID, err)
+	} else if !owned {
+		return nil, fmt.Errorf("start run %s: %w (another process runs it)", runID, ErrRunExists)
+	}
 
 	if err := e.ensureSpellSaved(ctx, prog, spec.User); err != nil {
 		return nil, fmt.Errorf("start run %s: %w", runID, err)
@@ -513,6 +530,7 @@ func (e *Executor) launch(run *Run, prog *graph.Program, req graph.RunRequest, n
 			e.log.Error("run's events not all published", "run", run.id, "err", err)
 		}
 		cancel()
+		e.disown(run)
 		if run.resumeAfter {
 			if _, err := e.resume(context.Background(), run.id, "answered"); err != nil {
 				// The answers stand: the next Resume goes on with them.
@@ -563,6 +581,8 @@ func (e *Executor) finish(ctx context.Context, run *Run, res *graph.RunResult, r
 		terminal = &events.RunCompleted{Outputs: res.Outputs, Duration: out.Duration, Usage: usage}
 	case errors.Is(cause, errShutdown):
 		out.Status, out.Reason = StatusInterrupted, "executor closed"
+	case errors.Is(cause, errLeaseLost):
+		out.Status, out.Reason = StatusInterrupted, errLeaseLost.Error()
 	case cause == nil && errors.Is(runErr, graph.ErrWaiting) && answered:
 		out.Status, run.resumeAfter = StatusWaiting, true
 	case cause == nil && errors.Is(runErr, graph.ErrWaiting):

@@ -21,14 +21,20 @@ import (
 // are replayed (NodeCacheHit, source "resume") and only the others execute.
 //
 // Call it at startup, before accepting new runs. With several processes on
-// one store, a run still alive in another process is taken over (that
-// process's recorder then stops with recorder.ErrRunTakenOver); only one of
-// two processes resuming the same run wins.
+// one store, Options.Leases keep it to the runs no live process owns (see
+// TakeOver); without them a run still alive in another process is taken
+// over (that process's recorder then stops with recorder.ErrRunTakenOver).
+// Either way only one of two processes resuming the same run wins: the
+// lease's Create, and the recorder's expected revisions behind it.
 //
 // It returns the runs it resumed; errors of single runs are joined, and
 // the other runs still resume.
 func (e *Executor) Resume(ctx context.Context) ([]*Run, error) {
-	ids, err := e.unfinished(ctx)
+	return e.resumeListed(ctx, e.unfinished)
+}
+
+func (e *Executor) resumeListed(ctx context.Context, list func(context.Context) ([]string, error)) ([]*Run, error) {
+	ids, err := list(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("resume runs: %w", err)
 	}
@@ -104,8 +110,18 @@ func ScanUnfinished(ctx context.Context, store events.Store) ([]string, error) {
 	return out, nil
 }
 
-// resume takes one run over; nil, nil when there is nothing to do.
+// resume takes one run over; nil, nil when there is nothing to do (with
+// Leases: when a live process owns the run).
 func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, error) {
+	return e.resumeCancelling(ctx, runID, reason, "")
+}
+
+// resumeCancelling is resume; with a cancelReason the run is cancelled
+// before anything executes, so that it ends at once with RunCancelled.
+func (e *Executor) resumeCancelling(ctx context.Context, runID, reason, cancelReason string) (*Run, error) {
+	if free, err := e.unowned(ctx, runID); err != nil || !free {
+		return nil, err
+	}
 	first, err := e.opts.Store.ReadStream(ctx, events.RunStream(runID), 0, events.Forwards, 1)
 	if err != nil {
 		return nil, fmt.Errorf("resume run %s: %w", runID, err)
@@ -153,9 +169,23 @@ func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, erro
 	if err != nil {
 		return nil, err
 	}
+	if owned, err := e.own(ctx, run); err != nil || !owned {
+		e.release(run)
+		if err != nil {
+			return nil, fmt.Errorf("resume run %s: %w", runID, err)
+		}
+		return nil, nil // another process took it first
+	}
+	if cancelReason == "" {
+		cancelReason = e.cancelRequested(runID)
+	}
+	if cancelReason != "" {
+		run.Cancel(cancelReason)
+	}
 	run.trace, run.source = meta.TraceParent, requested.Source
 	rec, err := e.newRecorder(runID, prog, requested.CorrelationID, lastSeq, run)
 	if err != nil {
+		e.disown(run)
 		e.release(run)
 		return nil, err
 	}
@@ -164,6 +194,7 @@ func (e *Executor) resume(ctx context.Context, runID, reason string) (*Run, erro
 	}
 	if err != nil {
 		rec.Close(ctx)
+		e.disown(run)
 		e.release(run)
 		if errors.Is(err, recorder.ErrRunTakenOver) {
 			e.log.Info("run resumed elsewhere first", "run", runID)
