@@ -3,6 +3,7 @@ package jsvm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/sandboxtest"
 )
 
 func newSandbox(t *testing.T, o jsvm.Options) *jsvm.Sandbox {
@@ -241,5 +243,17 @@ func BenchmarkCall(b *testing.B) {
 		if _, err := s.Call(ctx, call); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestConsecutiveCallsAreIsolated(t *testing.T) {
+	for _, spares := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("spares=%d", spares), func(t *testing.T) {
+			s := newSandbox(t, jsvm.Options{Spares: spares})
+			if err := s.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			sandboxtest.Isolation(t, s)
+		})
 	}
 }

@@ -27,7 +27,8 @@ type Options struct {
 	// MemoryBytes bounds one activation's heap, default 256 MiB.
 	MemoryBytes uint64
 	// JS bounds every call as jsvm does (timeouts, stack, sizes);
-	// JS.MaxHeapGrowth is set to MemoryBytes.
+	// JS.MaxHeapGrowth is set to MemoryBytes. JS.Spares defaults to 1: a
+	// worker makes the runtime of its next activation while it waits.
 	JS jsvm.Options
 	// Command starts a worker: the program, then its arguments. Default:
 	// this executable with the argument "sandbox" (grimoire's hidden
@@ -91,6 +92,9 @@ func New(opts Options) (*Pool, error) {
 		opts.StartTimeout = 10 * time.Second
 	}
 	opts.JS.MaxHeapGrowth = opts.MemoryBytes
+	if opts.JS.Spares == 0 {
+		opts.JS.Spares = 1
+	}
 	if len(opts.Command) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
@@ -153,7 +157,11 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	if args == nil {
 		args = []any{}
 	}
-	body, err := json.Marshal(request{Source: call.Source, Function: call.Function, Args: args, Timeout: timeout})
+	argsJSON, err := json.Marshal(args)
+	if err != nil {
+		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
+	}
+	body, err := json.Marshal(request{Source: call.Source, Function: call.Function, Args: argsJSON, Timeout: timeout})
 	if err != nil {
 		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
 	}
@@ -198,7 +206,7 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	if rep.Error != nil {
 		return services.SandboxResult{}, rep.Error.decode()
 	}
-	return services.SandboxResult{Value: rep.Value, Args: rep.Args}, nil
+	return rep.Decode()
 }
 
 // exchange sends one request and waits for its reply until limit, the

@@ -13,6 +13,7 @@ import (
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/jsvm"
 	"github.com/grimoire-run/grimoire/services/sandbox"
+	"github.com/grimoire-run/grimoire/services/sandboxtest"
 )
 
 // TestMain lets the pool start this test binary as its workers.
@@ -59,6 +60,17 @@ func TestCallReturnsValuesAndArguments(t *testing.T) {
 	}
 	if got := res.Args[2].(map[string]any)["n"]; got != 42.0 || state["n"] != 1.0 {
 		t.Fatalf("state after the call %v, caller's %v", got, state["n"])
+	}
+}
+
+// One worker serves consecutive activations of several users: none sees
+// what an earlier one left in its runtime (each gets a pristine one, made
+// while the worker waited).
+func TestConsecutiveActivationsOnOneWorkerAreIsolated(t *testing.T) {
+	p := newPool(t, sandbox.Options{Workers: 1})
+	sandboxtest.Isolation(t, p)
+	if s := p.Stats(); s.Started != 1 {
+		t.Fatalf("%d workers started, want the one worker to serve every call", s.Started)
 	}
 }
 
