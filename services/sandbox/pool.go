@@ -24,6 +24,11 @@ type Options struct {
 	// Workers is how many activations run at once, each in its own
 	// process; default the number of CPUs, at least 2.
 	Workers int
+	// WorkersPerUser is the most workers one user's activations hold
+	// while another user has activations running or waiting (a lone user
+	// may use them all); default Workers-1, at least 1. Waiting calls are
+	// served user by user: the user with the fewest running first.
+	WorkersPerUser int
 	// MemoryBytes bounds one activation's heap, default 256 MiB.
 	MemoryBytes uint64
 	// JS bounds every call as jsvm does (timeouts, stack, sizes);
@@ -52,11 +57,11 @@ type Pool struct {
 	cfg     workerConfig
 	checker *jsvm.Sandbox // compiles for CheckSyntax; never runs code
 
-	// slots holds Workers tokens: an idle worker, or nil where a call
+	// sched holds Workers tokens: an idle worker, or nil where a call
 	// must start one. A call takes a token and gives one back; a worker
 	// being replaced keeps its token until its replacement is up, so at
 	// most Workers processes live.
-	slots  chan *worker
+	sched  *scheduler
 	closed chan struct{}
 	once   sync.Once
 
@@ -85,6 +90,9 @@ func New(opts Options) (*Pool, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = max(2, runtime.NumCPU())
 	}
+	if opts.WorkersPerUser <= 0 {
+		opts.WorkersPerUser = max(1, opts.Workers-1)
+	}
 	if opts.MemoryBytes == 0 {
 		opts.MemoryBytes = 256 << 20
 	}
@@ -108,7 +116,7 @@ func New(opts Options) (*Pool, error) {
 		opts:    opts,
 		cfg:     workerConfig{JS: js, MemoryBytes: opts.MemoryBytes, MaxFrame: js.MaxSourceBytes + 2*js.MaxIOBytes + 1<<20},
 		checker: checker,
-		slots:   make(chan *worker, opts.Workers),
+		sched:   newScheduler(opts.WorkersPerUser),
 		closed:  make(chan struct{}),
 		live:    map[*worker]struct{}{},
 	}
@@ -116,7 +124,7 @@ func New(opts Options) (*Pool, error) {
 		if opts.Prewarm {
 			p.startInBackground()
 		} else {
-			p.slots <- nil
+			p.sched.put(nil)
 		}
 	}
 	return p, nil
@@ -127,13 +135,15 @@ type Stats struct {
 	Started int64 // processes started
 	Killed  int64 // processes killed or found dead (a limit, a crash, Close)
 	Live    int   // processes running now
+	Waiting int   // calls waiting for a worker
 }
 
 // Stats returns the counts so far.
 func (p *Pool) Stats() Stats {
+	waiting := p.sched.waitingCalls()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Started: p.started.Load(), Killed: p.killed.Load(), Live: len(p.live)}
+	return Stats{Started: p.started.Load(), Killed: p.killed.Load(), Live: len(p.live), Waiting: waiting}
 }
 
 // MaxTimeout is the most time a call may ask for.
@@ -170,13 +180,14 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 			Message: fmt.Sprintf("the call is %d bytes of JSON, more than the %d allowed", len(body), p.cfg.MaxFrame)}
 	}
 
-	var w *worker
-	select {
-	case w = <-p.slots:
-	case <-ctx.Done():
-		return services.SandboxResult{}, ctx.Err()
-	case <-p.closed:
-		return services.SandboxResult{}, ErrClosed
+	w, ok := p.sched.take(ctx, call.User, p.closed)
+	if !ok {
+		select {
+		case <-p.closed:
+			return services.SandboxResult{}, ErrClosed
+		default:
+			return services.SandboxResult{}, ctx.Err()
+		}
 	}
 	if w != nil && w.dead() {
 		p.kill(w)
@@ -184,7 +195,7 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	}
 	if w == nil {
 		if w, err = p.start(); err != nil {
-			p.slots <- nil
+			p.sched.done(call.User, nil)
 			return services.SandboxResult{}, err
 		}
 	}
@@ -193,9 +204,10 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	rep, err := p.exchange(ctx, w, body, timeout+2*p.cfg.JS.Grace)
 	if err != nil || rep.Retire {
 		p.kill(w)
+		p.sched.forget(call.User)
 		p.startInBackground()
 	} else {
-		p.slots <- w
+		p.sched.done(call.User, w)
 	}
 	if err != nil {
 		if errors.Is(err, services.ErrSandboxTimeout) {
@@ -402,7 +414,7 @@ func (p *Pool) startInBackground() {
 	defer p.mu.Unlock()
 	select {
 	case <-p.closed:
-		p.slots <- nil
+		p.sched.put(nil)
 		return
 	default:
 	}
@@ -413,7 +425,7 @@ func (p *Pool) startInBackground() {
 		if err != nil {
 			w = nil
 		}
-		p.slots <- w
+		p.sched.put(w)
 	}()
 }
 
