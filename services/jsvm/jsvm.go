@@ -34,8 +34,9 @@ type Options struct {
 	ProgramCache    int           // compiled programs kept, default 256
 	// Spares is how many pristine runtimes (guards installed, no script
 	// run) are kept ready so that a call does not pay for making one;
-	// they are made in the background after a call. Default 0: each call
-	// makes its own.
+	// they are made in the background after a call (after Call, or when
+	// the caller of CallJSON calls Refill). Default 0: each call makes its
+	// own.
 	Spares int
 }
 
@@ -190,8 +191,9 @@ func (s *Sandbox) takeRuntime() (*jsRuntime, error) {
 	}
 }
 
-// refill makes spare runtimes in the background, one goroutine at a time.
-func (s *Sandbox) refill() {
+// Refill makes spare runtimes (Options.Spares) in the background, one
+// goroutine at a time; Close waits for it.
+func (s *Sandbox) Refill() {
 	if len(s.spares) == cap(s.spares) {
 		return
 	}
@@ -249,6 +251,7 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
 	}
 	raw, err := s.CallJSON(ctx, call, argsJSON)
+	s.Refill()
 	if err != nil {
 		return services.SandboxResult{}, err
 	}
@@ -283,6 +286,8 @@ func (r JSONResult) Decode() (services.SandboxResult, error) {
 // CallJSON is Call with the arguments given as JSON text (a JSON array;
 // call.Args is ignored) and the result returned as JSON text, so that a
 // caller that holds JSON already (a sandbox worker) converts nothing.
+// Unlike Call it leaves making spare runtimes to the caller (Refill), who
+// knows when it has nothing better to do.
 func (s *Sandbox) CallJSON(ctx context.Context, call services.SandboxCall, argsJSON []byte) (JSONResult, error) {
 	if err := ctx.Err(); err != nil {
 		return JSONResult{}, err
@@ -314,8 +319,6 @@ func (s *Sandbox) CallJSON(ctx context.Context, call services.SandboxCall, argsJ
 	if err != nil {
 		return JSONResult{}, err
 	}
-	// The next call's runtime is made once this one is over.
-	defer s.refill()
 	type outcome struct {
 		res JSONResult
 		err error

@@ -32,8 +32,8 @@ type Options struct {
 	// MemoryBytes bounds one activation's heap, default 256 MiB.
 	MemoryBytes uint64
 	// JS bounds every call as jsvm does (timeouts, stack, sizes);
-	// JS.MaxHeapGrowth is set to MemoryBytes. JS.Spares defaults to 1: a
-	// worker makes the runtime of its next activation while it waits.
+	// JS.MaxHeapGrowth is set to MemoryBytes. JS.Spares defaults to 2: a
+	// worker makes the runtimes of its next activations while it waits.
 	JS jsvm.Options
 	// Command starts a worker: the program, then its arguments. Default:
 	// this executable with the argument "sandbox" (grimoire's hidden
@@ -101,7 +101,7 @@ func New(opts Options) (*Pool, error) {
 	}
 	opts.JS.MaxHeapGrowth = opts.MemoryBytes
 	if opts.JS.Spares == 0 {
-		opts.JS.Spares = 1
+		opts.JS.Spares = 2
 	}
 	if len(opts.Command) == 0 {
 		exe, err := os.Executable()
@@ -113,8 +113,9 @@ func New(opts Options) (*Pool, error) {
 	checker := jsvm.New(opts.JS)
 	js := checker.Options()
 	p := &Pool{
-		opts:    opts,
-		cfg:     workerConfig{JS: js, MemoryBytes: opts.MemoryBytes, MaxFrame: js.MaxSourceBytes + 2*js.MaxIOBytes + 1<<20},
+		opts: opts,
+		cfg: workerConfig{JS: js, MemoryBytes: opts.MemoryBytes, MaxFrame: js.MaxSourceBytes + 2*js.MaxIOBytes + 1<<20,
+			Nice: workerNiceness()},
 		checker: checker,
 		sched:   newScheduler(opts.WorkersPerUser),
 		closed:  make(chan struct{}),
@@ -362,7 +363,7 @@ func (p *Pool) start() (*worker, error) {
 	// The worker renices all its threads once it runs; this covers its
 	// start-up (the runtime's and packages' initialisation), which is
 	// most of a new worker's CPU.
-	lowerChildPriority(cmd.Process.Pid)
+	lowerChildPriority(cmd.Process.Pid, p.cfg.Nice)
 	p.live[w] = struct{}{}
 	p.started.Add(1)
 	p.wg.Add(1)

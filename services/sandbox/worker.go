@@ -27,6 +27,7 @@ type workerConfig struct {
 	JS          jsvm.Options `json:"js"`
 	MemoryBytes uint64       `json:"memory_bytes"`
 	MaxFrame    int          `json:"max_frame"`
+	Nice        int          `json:"nice"` // the worker's scheduling niceness
 }
 
 // ExitIfWorker makes a test binary usable as the pool's worker: when the
@@ -76,8 +77,7 @@ func serveWorker(cfg workerConfig, in io.Reader, out io.Writer) error {
 	go guardMemory(baseline+cfg.MemoryBytes+cfg.MemoryBytes/4, cfg.JS.Tick)
 
 	sb := jsvm.New(cfg.JS)
-	// The first activation's runtime is made before the hello; each next
-	// one while the worker waits for its request.
+	// The first activations' runtimes are made before the hello.
 	if err := sb.Prepare(); err != nil {
 		return fmt.Errorf("prepare a runtime: %w", err)
 	}
@@ -109,6 +109,9 @@ func serveWorker(cfg workerConfig, in io.Reader, out io.Writer) error {
 		if err := send(rep); err != nil {
 			return fmt.Errorf("write reply: %w", err)
 		}
+		// The next activation's runtime is made while this worker waits
+		// for it, not while the reply is on its way.
+		sb.Refill()
 	}
 }
 
