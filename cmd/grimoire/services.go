@@ -60,7 +60,7 @@ const (
 	envCodeSandbox        = "GRIMOIRE_CODE_SANDBOX"           // process (default) or none
 	envCodeSandboxWorkers = "GRIMOIRE_CODE_SANDBOX_WORKERS"   // worker processes, default the number of CPUs (at least 2)
 	envCodeSandboxMemory  = "GRIMOIRE_CODE_SANDBOX_MEMORY_MB" // heap one activation may grow by, default 256
-	// the most workers one user holds while other users' activations run or wait, default workers-1 (at least 1)
+	// the most workers one user holds while other users run Code, default workers-1 (at least 1)
 	envCodeSandboxWorkersPerUser = "GRIMOIRE_CODE_SANDBOX_WORKERS_PER_USER"
 )
 

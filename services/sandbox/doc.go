@@ -28,8 +28,9 @@
 // first need (or at New with Prewarm) and reused. Calls that wait for a
 // worker are served user by user (SandboxCall.User, schedule.go): the
 // waiting user with the fewest activations running first, among equals
-// the one served longest ago; while another user has activations running
-// or waiting, a user holds at most Options.WorkersPerUser workers. The pool kills (SIGKILL)
+// the one served longest ago; while another user is present (activations
+// running or waiting, or in the last 10 s), a user holds at most
+// Options.WorkersPerUser workers. The pool kills (SIGKILL)
 // a worker whose activation passes its deadline plus twice jsvm's grace,
 // whose caller's context ends, that dies, or that asks to retire (a
 // runtime it abandoned may still be running); a replacement starts in the

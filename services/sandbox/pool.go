@@ -25,8 +25,9 @@ type Options struct {
 	// process; default the number of CPUs, at least 2.
 	Workers int
 	// WorkersPerUser is the most workers one user's activations hold
-	// while another user has activations running or waiting (a lone user
-	// may use them all); default Workers-1, at least 1. Waiting calls are
+	// while another user is present: has activations running or waiting,
+	// or had in the last 10 s (a lone user may use them all); default
+	// Workers-1, at least 1. Waiting calls are
 	// served user by user: the user with the fewest running first.
 	WorkersPerUser int
 	// MemoryBytes bounds one activation's heap, default 256 MiB.

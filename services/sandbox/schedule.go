@@ -4,15 +4,21 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
+
+// presence is how long a user counts as present after its last
+// activation: a user running one Code activation after another is between
+// two of them most of the time, and must find its share kept.
+const presence = 10 * time.Second
 
 // scheduler hands the pool's worker tokens (an idle worker, or nil where
 // the call must start one) to waiting calls, fairly between users: the
 // waiting user with the fewest activations running goes first, among
 // equals the one served longest ago (round robin), and each user's calls
-// in arrival order; while another user has activations running or
-// waiting, a user holds at most perUser tokens. A lone user may hold them
-// all.
+// in arrival order; while another user is present (has activations
+// running or waiting, or had within the last presence), a user holds at
+// most perUser tokens. A lone user may hold them all.
 type scheduler struct {
 	perUser int
 
@@ -22,6 +28,8 @@ type scheduler struct {
 	waiting []*waiter         // in arrival order
 	served  map[string]uint64 // when each user last got a token (serial)
 	serial  uint64
+	seen    map[string]time.Time // when each user last asked or finished
+	now     func() time.Time
 }
 
 type waiter struct {
@@ -30,17 +38,14 @@ type waiter struct {
 }
 
 func newScheduler(perUser int) *scheduler {
-	return &scheduler{perUser: max(1, perUser), running: map[string]int{}, served: map[string]uint64{}}
+	return &scheduler{perUser: max(1, perUser), running: map[string]int{}, served: map[string]uint64{},
+		seen: map[string]time.Time{}, now: time.Now}
 }
 
 // take waits for a token for user; it returns false when ctx or closed
 // ends first.
 func (s *scheduler) take(ctx context.Context, user string, closed <-chan struct{}) (*worker, bool) {
-	wt := &waiter{user: user, got: make(chan *worker, 1)}
-	s.mu.Lock()
-	s.waiting = append(s.waiting, wt)
-	s.dispatch()
-	s.mu.Unlock()
+	wt := s.enqueue(user)
 	select {
 	case w := <-wt.got:
 		return w, true
@@ -64,6 +69,17 @@ func (s *scheduler) waitingCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.waiting)
+}
+
+// enqueue adds a waiter for user, served at once when its turn has come.
+func (s *scheduler) enqueue(user string) *waiter {
+	wt := &waiter{user: user, got: make(chan *worker, 1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[user] = s.now()
+	s.waiting = append(s.waiting, wt)
+	s.dispatch()
+	return wt
 }
 
 // put adds a token that no call holds (a worker started in the background).
@@ -98,6 +114,7 @@ func (s *scheduler) release(user string, w *worker) {
 }
 
 func (s *scheduler) drop(user string) {
+	s.seen[user] = s.now()
 	if s.running[user]--; s.running[user] <= 0 {
 		delete(s.running, user)
 	}
@@ -118,19 +135,17 @@ func (s *scheduler) dispatch() {
 		s.served[wt.user] = s.serial
 		wt.got <- s.takeFree()
 	}
-	if len(s.served) > 2*(len(s.running)+len(s.waiting))+64 {
-		s.forgetServed()
+	if len(s.seen) > 2*(len(s.running)+len(s.waiting))+64 {
+		s.forgetAbsent()
 	}
 }
 
-// forgetServed drops the turns of users with nothing running or waiting.
-func (s *scheduler) forgetServed() {
-	present := map[string]bool{}
-	for _, wt := range s.waiting {
-		present[wt.user] = true
-	}
-	for u := range s.served {
-		if s.running[u] == 0 && !present[u] {
+// forgetAbsent drops what is kept of users no longer present.
+func (s *scheduler) forgetAbsent() {
+	now := s.now()
+	for u, t := range s.seen {
+		if now.Sub(t) >= presence && s.running[u] == 0 && !slices.ContainsFunc(s.waiting, func(wt *waiter) bool { return wt.user == u }) {
+			delete(s.seen, u)
 			delete(s.served, u)
 		}
 	}
@@ -158,21 +173,20 @@ func (s *scheduler) next() int {
 	return best
 }
 
-// alone reports whether one user at most has activations running or
-// waiting.
+// alone reports whether one user at most is present: has activations
+// running or waiting, or had within the last presence. (Every such user
+// is in seen: it is set when a call asks and when it ends.)
 func (s *scheduler) alone() bool {
-	user, seen := "", false
-	for u := range s.running {
-		if seen && u != user {
+	now := s.now()
+	user, found := "", false
+	for u, t := range s.seen {
+		if now.Sub(t) >= presence && s.running[u] == 0 && !slices.ContainsFunc(s.waiting, func(wt *waiter) bool { return wt.user == u }) {
+			continue
+		}
+		if found && u != user {
 			return false
 		}
-		user, seen = u, true
-	}
-	for _, wt := range s.waiting {
-		if seen && wt.user != user {
-			return false
-		}
-		user, seen = wt.user, true
+		user, found = u, true
 	}
 	return true
 }

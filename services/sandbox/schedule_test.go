@@ -3,18 +3,8 @@ package sandbox
 import (
 	"context"
 	"testing"
+	"time"
 )
-
-// enqueue is take without the wait: the waiter is served at once or stays
-// queued.
-func enqueue(s *scheduler, user string) *waiter {
-	wt := &waiter{user: user, got: make(chan *worker, 1)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waiting = append(s.waiting, wt)
-	s.dispatch()
-	return wt
-}
 
 func tokens(s *scheduler, n int) {
 	for range n {
@@ -28,7 +18,7 @@ func TestLoneUserHoldsEveryWorker(t *testing.T) {
 	s := newScheduler(1)
 	tokens(s, 3)
 	for i := range 3 {
-		if !served(enqueue(s, "alice")) {
+		if !served(s.enqueue("alice")) {
 			t.Fatalf("alice's call %d waits while a worker is free and nobody else uses the pool", i)
 		}
 	}
@@ -39,13 +29,13 @@ func TestLoneUserHoldsEveryWorker(t *testing.T) {
 func TestShareIsCappedWhileAnotherUserIsPresent(t *testing.T) {
 	s := newScheduler(1)
 	tokens(s, 3)
-	if !served(enqueue(s, "alice")) || !served(enqueue(s, "bob")) {
+	if !served(s.enqueue("alice")) || !served(s.enqueue("bob")) {
 		t.Fatal("first calls of two users wait with workers free")
 	}
-	if a := enqueue(s, "alice"); served(a) {
+	if a := s.enqueue("alice"); served(a) {
 		t.Fatal("alice got a second worker while bob is using the pool (share 1)")
 	}
-	if c := enqueue(s, "carol"); !served(c) {
+	if c := s.enqueue("carol"); !served(c) {
 		t.Fatal("carol waits for the worker kept free for other users")
 	}
 }
@@ -56,9 +46,9 @@ func TestShareIsCappedWhileAnotherUserIsPresent(t *testing.T) {
 func TestQueuedCallsAreServedUserByUser(t *testing.T) {
 	s := newScheduler(1)
 	tokens(s, 2)
-	a1, a2 := enqueue(s, "alice"), enqueue(s, "alice") // alice alone: both workers
-	a3, a4, a5 := enqueue(s, "alice"), enqueue(s, "alice"), enqueue(s, "alice")
-	b1, b2 := enqueue(s, "bob"), enqueue(s, "bob")
+	a1, a2 := s.enqueue("alice"), s.enqueue("alice") // alice alone: both workers
+	a3, a4, a5 := s.enqueue("alice"), s.enqueue("alice"), s.enqueue("alice")
+	b1, b2 := s.enqueue("bob"), s.enqueue("bob")
 	finish := func(wt *waiter) { s.done(wt.user, <-wt.got) }
 	steps := []struct {
 		finish     *waiter
@@ -69,21 +59,51 @@ func TestQueuedCallsAreServedUserByUser(t *testing.T) {
 		{a2, a3, b2, "alice (none running) before bob (one running)"},
 		{b1, b2, a4, "bob (none running) before alice (one running)"},
 		{a3, a4, a5, "alice's calls in their order"},
-		{b2, a5, nil, "alice alone again"},
+		{b2, nil, a5, "bob just left: alice keeps to her share"},
+		{a4, a5, nil, "alice's last call"},
 	}
 	for i, st := range steps {
 		if i == 0 && (served(a3) || served(b1)) {
 			t.Fatal("a call was served with every worker busy")
 		}
 		finish(st.finish)
-		if !served(st.next) || st.wait != nil && served(st.wait) {
+		if st.next != nil && !served(st.next) || st.wait != nil && served(st.wait) {
 			t.Fatalf("step %d: %s", i, st.why)
 		}
 	}
-	finish(a4)
 	finish(a5)
 	if len(s.running) != 0 || len(s.free) != 2 {
 		t.Fatalf("after every call: running %v, %d free workers, want none and 2", s.running, len(s.free))
+	}
+}
+
+// A user who stopped asking counts as present for a while, then the
+// other may use every worker again.
+func TestAUserWhoLeftStopsCountingAfterAWhile(t *testing.T) {
+	s := newScheduler(1)
+	now := time.Unix(0, 0)
+	s.now = func() time.Time { return now }
+	tokens(s, 2)
+	b := s.enqueue("bob")
+	s.done("bob", <-b.got)
+	a1, a2 := s.enqueue("alice"), s.enqueue("alice")
+	if !served(a1) || served(a2) {
+		t.Fatal("alice took both workers right after bob's call")
+	}
+	now = now.Add(presence - time.Second)
+	s.done("alice", <-a1.got)
+	if !served(a2) {
+		t.Fatal("alice's second call waits with her first done")
+	}
+	a3 := s.enqueue("alice")
+	if served(a3) {
+		t.Fatal("alice took both workers while bob counts as present")
+	}
+	now = now.Add(time.Second)
+	s.done("alice", <-a2.got) // any event lets the scheduler look again
+	a4 := s.enqueue("alice")
+	if !served(a3) || !served(a4) {
+		t.Fatalf("alice, alone %s after bob's last call, does not get both workers", presence)
 	}
 }
 
@@ -92,14 +112,14 @@ func TestQueuedCallsAreServedUserByUser(t *testing.T) {
 func TestAbandonedWaitLosesNoWorker(t *testing.T) {
 	s := newScheduler(1)
 	tokens(s, 1)
-	a := enqueue(s, "alice")
+	a := s.enqueue("alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, ok := s.take(ctx, "bob", nil); ok {
 		t.Fatal("a cancelled wait got a worker")
 	}
 	s.done("alice", <-a.got)
-	if c := enqueue(s, "carol"); !served(c) {
+	if c := s.enqueue("carol"); !served(c) {
 		t.Fatal("the worker was lost with bob's abandoned wait")
 	}
 	if len(s.running) != 1 || s.running["carol"] != 1 {
