@@ -92,7 +92,7 @@ func (w *codeWorker) Work(ctx context.Context, a *graph.Activation) (graph.Resul
 	// Thoth evaluates the code as an expression: `(function worker(…){…})`.
 	// Code written as statements (helpers, then function worker) is run as
 	// a script that defines worker.
-	call := services.SandboxCall{Source: codeAsExpression(w.code), Function: "__grimoireWorker", Args: args, Timeout: w.timeout}
+	call := services.SandboxCall{Source: codeAsExpression(w.code), Function: "__grimoireWorker", Args: args, Timeout: w.timeout, User: a.User()}
 	res, err := w.svcs.Sandbox.Call(ctx, call)
 	var se *services.ScriptError
 	if errors.As(err, &se) && se.Name == "SyntaxError" {

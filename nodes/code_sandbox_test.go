@@ -105,3 +105,33 @@ func TestCodeNodeBombsFailTheirNodeOnly(t *testing.T) {
 		t.Fatalf("after the bombs: outputs %v", outs)
 	}
 }
+
+// usersSeen records the user of each sandbox call.
+type usersSeen struct {
+	services.Sandbox
+	mu    sync.Mutex
+	users []string
+}
+
+func (u *usersSeen) Call(ctx context.Context, call services.SandboxCall) (services.SandboxResult, error) {
+	u.mu.Lock()
+	u.users = append(u.users, call.User)
+	u.mu.Unlock()
+	return u.Sandbox.Call(ctx, call)
+}
+
+// A Code node's activation tells the sandbox whose run it serves, so that
+// the pool can share its workers between users.
+func TestCodeNodeCallCarriesTheRunsUser(t *testing.T) {
+	sb := &usersSeen{Sandbox: jsvm.New(jsvm.Options{})}
+	r := &graph.Runner{Catalog: newCatalog(nodes.Services{Sandbox: sb})}
+	spell := codeSpell("function worker(inputs) { return { double: inputs.x * 2 } }", nil)
+	for _, user := range []string{"alice", ""} {
+		if _, err := r.Run(context.Background(), spell, graph.RunRequest{RunID: "r-" + user, User: user, Inputs: map[string]any{"x": 1.0}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sb.users) != 2 || sb.users[0] != "alice" || sb.users[1] != "" {
+		t.Fatalf("sandbox calls' users %q, want alice then the operator's", sb.users)
+	}
+}

@@ -46,6 +46,7 @@ func newStringProcessor(svcs *Services) *graph.NodeType {
 					Source:   "var __grimoireStringProcessor = (" + code + "\n);",
 					Function: "__grimoireStringProcessor",
 					Args:     []any{in},
+					User:     a.User(),
 				})
 				if err != nil {
 					var le *services.LimitError

@@ -42,6 +42,9 @@ type SandboxCall struct {
 	// Timeout bounds this call; zero uses the sandbox's default. The
 	// context's deadline applies too.
 	Timeout time.Duration
+	// User is whose run the call serves ("" for the operator's): a sandbox
+	// that queues calls shares its capacity fairly between users.
+	User string
 }
 
 // SandboxResult is what a call returned.

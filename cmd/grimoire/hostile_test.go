@@ -266,8 +266,10 @@ func underAttack(t *testing.T, srv *hostileServer, victims []*victim, spec attac
 	for range attackRounds {
 		measureAll(quiet)
 		attacker := startAttacker(t, spec)
+		started := time.Now()
 		time.Sleep(300 * time.Millisecond) // the attack ramps up
 		measureAll(loud)
+		time.Sleep(spec.Hold - time.Since(started))
 		for o, n := range attacker.stop(t) {
 			outcomes[o] += n
 		}
@@ -339,6 +341,10 @@ type attackSpec struct {
 	Runners []attackRunner `json:"runners,omitempty"`
 	// Token is the attacker's, for socket-flood and idle.
 	Token string `json:"token,omitempty"`
+	// Hold keeps each round's attack going at least this long, so that
+	// attack requests slower than the victims' measurement (a bomb running
+	// to its deadline) end and are counted. Not sent to the child.
+	Hold time.Duration `json:"-"`
 }
 
 type attackRunner struct {
@@ -547,6 +553,11 @@ func unexpected(outcomes map[string]int, allowed ...string) map[string]int {
 	return out
 }
 
+// bombHold is how long a round of Code bombs lasts at least: past their
+// 2 s timeout, so that some end within it however fast the victims are
+// (served beside the bombs, they no longer wait for them).
+const bombHold = 3 * time.Second
+
 func TestHostileTenants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the hostile-tenant suite starts a server and runs for about three minutes")
@@ -583,7 +594,7 @@ func TestHostileTenants(t *testing.T) {
 			tok := hostileToken(t, "mallory")
 			r := attackRunner{Token: tok, Spell: fmt.Sprintf("mallory-bomb-%d", i), WantError: b.wantError}
 			// As many at once as the sandbox has workers.
-			ratios, outcomes := underAttack(t, srv, victims, attackSpec{Kind: "code", Runners: []attackRunner{r, r}})
+			ratios, outcomes := underAttack(t, srv, victims, attackSpec{Kind: "code", Runners: []attackRunner{r, r}, Hold: bombHold})
 			if outcomes["failed as expected"] == 0 || len(unexpected(outcomes, "failed as expected")) > 0 {
 				t.Errorf("bomb runs: %v, want each to fail matching %q", outcomes, b.wantError)
 			}
@@ -599,7 +610,7 @@ func TestHostileTenants(t *testing.T) {
 				runners = append(runners, attackRunner{Token: hostileToken(t, a), Spell: fmt.Sprintf("%s-bomb-%d", a, i), WantError: b.wantError})
 			}
 		}
-		ratios, outcomes := underAttack(t, srv, victims, attackSpec{Kind: "code", Runners: runners})
+		ratios, outcomes := underAttack(t, srv, victims, attackSpec{Kind: "code", Runners: runners, Hold: bombHold})
 		if outcomes["failed as expected"] == 0 || len(unexpected(outcomes, "failed as expected", "429 limit_exceeded")) > 0 {
 			t.Errorf("bomb runs: %v, want each to fail with its limit", outcomes)
 		}

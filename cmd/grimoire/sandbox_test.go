@@ -45,6 +45,9 @@ func TestSandboxSettings(t *testing.T) {
 		{map[string]string{envCodeSandbox: "docker"}, `GRIMOIRE_CODE_SANDBOX="docker": want process`},
 		{map[string]string{envCodeSandboxWorkers: "0"}, `GRIMOIRE_CODE_SANDBOX_WORKERS="0": want a number of worker processes`},
 		{map[string]string{envCodeSandboxMemory: "8"}, `GRIMOIRE_CODE_SANDBOX_MEMORY_MB="8": want a number of MiB from 16`},
+		{map[string]string{envCodeSandboxWorkers: "4", envCodeSandboxWorkersPerUser: "2"}, ""},
+		{map[string]string{envCodeSandboxWorkersPerUser: "many"}, `GRIMOIRE_CODE_SANDBOX_WORKERS_PER_USER="many": want the most worker processes`},
+		{map[string]string{envCodeSandboxWorkers: "2", envCodeSandboxWorkersPerUser: "3"}, `GRIMOIRE_CODE_SANDBOX_WORKERS_PER_USER="3": more than the 2 workers`},
 	} {
 		env := &cliEnv{getenv: func(k string) string { return tt.vars[k] }}
 		c, err := sandboxSettings(env)

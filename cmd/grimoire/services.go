@@ -60,6 +60,8 @@ const (
 	envCodeSandbox        = "GRIMOIRE_CODE_SANDBOX"           // process (default) or none
 	envCodeSandboxWorkers = "GRIMOIRE_CODE_SANDBOX_WORKERS"   // worker processes, default the number of CPUs (at least 2)
 	envCodeSandboxMemory  = "GRIMOIRE_CODE_SANDBOX_MEMORY_MB" // heap one activation may grow by, default 256
+	// the most workers one user holds while other users run Code, default workers-1 (at least 1)
+	envCodeSandboxWorkersPerUser = "GRIMOIRE_CODE_SANDBOX_WORKERS_PER_USER"
 )
 
 // codeSandbox is how Code nodes' JavaScript runs.
@@ -67,6 +69,7 @@ type codeSandbox struct {
 	process     bool // in worker processes (services/sandbox), else in this process (jsvm)
 	js          jsvm.Options
 	workers     int
+	perUser     int
 	memoryBytes uint64
 }
 
@@ -80,7 +83,7 @@ func (c codeSandbox) open() (sandboxCloser, error) {
 	if !c.process {
 		return jsvm.New(c.js), nil
 	}
-	return sandbox.New(sandbox.Options{Workers: c.workers, MemoryBytes: c.memoryBytes, JS: c.js, Prewarm: true})
+	return sandbox.New(sandbox.Options{Workers: c.workers, WorkersPerUser: c.perUser, MemoryBytes: c.memoryBytes, JS: c.js, Prewarm: true})
 }
 
 // sandboxSettings reads the sandbox's settings from the environment.
@@ -106,6 +109,16 @@ func sandboxSettings(env *cliEnv) (codeSandbox, error) {
 			return c, fmt.Errorf("%s=%q: want a number of worker processes from 1 to 1024", envCodeSandboxWorkers, v)
 		}
 		c.workers = n
+	}
+	if v := env.getenv(envCodeSandboxWorkersPerUser); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return c, fmt.Errorf("%s=%q: want the most worker processes one user may hold while others wait, from 1 to 1024", envCodeSandboxWorkersPerUser, v)
+		}
+		if c.workers > 0 && n > c.workers {
+			return c, fmt.Errorf("%s=%q: more than the %d workers of %s", envCodeSandboxWorkersPerUser, v, c.workers, envCodeSandboxWorkers)
+		}
+		c.perUser = n
 	}
 	if v := env.getenv(envCodeSandboxMemory); v != "" {
 		n, err := strconv.Atoi(v)

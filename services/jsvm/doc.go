@@ -7,7 +7,9 @@
 // Every call gets a fresh goja.Runtime: nothing a script does (globals,
 // patched prototypes, closures) survives into another call. Only compiled
 // programs are cached (by source hash); a goja.Program is immutable and safe
-// to share. Arguments go in and results come out as JSON, so a script never
+// to share. Making a runtime (goja's builtins plus the guards below) is most
+// of a trivial call's cost, so Options.Spares runtimes can be made ahead,
+// in the background after a call; each still serves one call only. Arguments go in and results come out as JSON, so a script never
 // holds a reference to a Go value. goja offers no file system, network,
 // timers, require or process access unless a host adds them; this package
 // adds nothing but the guards below. The typed-array family (ArrayBuffer,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,12 @@ type Options struct {
 	MaxSourceBytes  int           // default 1 MiB
 	MaxIOBytes      int           // JSON size of arguments and of the result, default 16 MiB
 	ProgramCache    int           // compiled programs kept, default 256
+	// Spares is how many pristine runtimes (guards installed, no script
+	// run) are kept ready so that a call does not pay for making one;
+	// they are made in the background after a call (after Call, or when
+	// the caller of CallJSON calls Refill). Default 0: each call makes its
+	// own.
+	Spares int
 }
 
 func (o Options) withDefaults() Options {
@@ -68,6 +75,7 @@ func (o Options) withDefaults() Options {
 	if o.ProgramCache <= 0 {
 		o.ProgramCache = 256
 	}
+	o.Spares = max(o.Spares, 0)
 	return o
 }
 
@@ -76,7 +84,16 @@ func (o Options) withDefaults() Options {
 type Sandbox struct {
 	opts  Options
 	cache programCache
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // calls' runtimes and watchdogs, abandoned ones included
+
+	// spares holds up to Options.Spares runtimes never used by a call;
+	// refilling is closed when the background refill under way ends (nil
+	// when none is).
+	spares    chan *jsRuntime
+	mu        sync.Mutex
+	refilling chan struct{}
+	refills   sync.WaitGroup
+	closed    bool
 }
 
 var _ services.Sandbox = (*Sandbox)(nil)
@@ -84,13 +101,118 @@ var _ services.Sandbox = (*Sandbox)(nil)
 // New returns a sandbox with the given bounds.
 func New(opts Options) *Sandbox {
 	o := opts.withDefaults()
-	return &Sandbox{opts: o, cache: programCache{max: o.ProgramCache, items: map[[32]byte]*list.Element{}, order: list.New()}}
+	return &Sandbox{opts: o, cache: programCache{max: o.ProgramCache, items: map[[32]byte]*list.Element{}, order: list.New()},
+		spares: make(chan *jsRuntime, o.Spares)}
 }
 
-// Close waits until every runtime abandoned by a timed-out call has stopped.
+// Close stops making spare runtimes and waits until every runtime
+// abandoned by a timed-out call has stopped.
 func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.refills.Wait()
 	s.wg.Wait()
 	return nil
+}
+
+// Settled reports whether every runtime of a call has stopped within wait:
+// a call that timed out in an uninterruptible builtin leaves one running.
+func (s *Sandbox) Settled(wait time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// Prepare fills the spare runtimes (Options.Spares) now, so that the
+// first calls do not make their own.
+func (s *Sandbox) Prepare() error {
+	for len(s.spares) < cap(s.spares) {
+		rt, err := s.newRuntime()
+		if err != nil {
+			return err
+		}
+		select {
+		case s.spares <- rt:
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsRuntime is a goja runtime made for one call: guards installed, and
+// JSON's functions captured before any script could replace them.
+type jsRuntime struct {
+	vm               *goja.Runtime
+	parse, stringify goja.Callable
+}
+
+func (s *Sandbox) newRuntime() (*jsRuntime, error) {
+	vm := goja.New()
+	vm.SetMaxCallStackSize(s.opts.MaxCallStack)
+	jsonObj := vm.Get("JSON").ToObject(vm)
+	parse, _ := goja.AssertFunction(jsonObj.Get("parse"))
+	stringify, _ := goja.AssertFunction(jsonObj.Get("stringify"))
+	if err := s.installGuards(vm); err != nil {
+		return nil, fmt.Errorf("install sandbox guards: %w", err)
+	}
+	return &jsRuntime{vm: vm, parse: parse, stringify: stringify}, nil
+}
+
+// takeRuntime returns a spare runtime, or the one being made (it is
+// sooner done than a new one), or a new one. A runtime serves one call
+// only: isolation between calls is a runtime no script has touched.
+func (s *Sandbox) takeRuntime() (*jsRuntime, error) {
+	for {
+		select {
+		case rt := <-s.spares:
+			return rt, nil
+		default:
+		}
+		s.mu.Lock()
+		refilling := s.refilling
+		s.mu.Unlock()
+		if refilling == nil {
+			return s.newRuntime()
+		}
+		select {
+		case rt := <-s.spares:
+			return rt, nil
+		case <-refilling:
+		}
+	}
+}
+
+// Refill makes spare runtimes (Options.Spares) in the background, one
+// goroutine at a time; Close waits for it.
+func (s *Sandbox) Refill() {
+	if len(s.spares) == cap(s.spares) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.refilling != nil {
+		return
+	}
+	done := make(chan struct{})
+	s.refilling = done
+	s.refills.Add(1)
+	go func() {
+		defer s.refills.Done()
+		s.Prepare()
+		s.mu.Lock()
+		s.refilling = nil
+		s.mu.Unlock()
+		close(done)
+	}()
 }
 
 var _ services.SyntaxChecker = (*Sandbox)(nil)
@@ -120,14 +242,6 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	if err := ctx.Err(); err != nil {
 		return services.SandboxResult{}, err
 	}
-	if len(call.Source) > s.opts.MaxSourceBytes {
-		return services.SandboxResult{}, &services.LimitError{Err: services.ErrSandboxSize,
-			Message: fmt.Sprintf("source is %d bytes, more than the %d allowed", len(call.Source), s.opts.MaxSourceBytes)}
-	}
-	fn := call.Function
-	if fn == "" {
-		fn = "worker"
-	}
 	args := call.Args
 	if args == nil {
 		args = []any{}
@@ -136,13 +250,63 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	if err != nil {
 		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
 	}
+	raw, err := s.CallJSON(ctx, call, argsJSON)
+	s.Refill()
+	if err != nil {
+		return services.SandboxResult{}, err
+	}
+	return raw.Decode()
+}
+
+// JSONResult is a call's result as JSON text: nil where the value is
+// undefined or null (or, for Value, a function or symbol).
+type JSONResult struct {
+	Value json.RawMessage `json:"value,omitempty"`
+	Args  json.RawMessage `json:"args,omitempty"`
+}
+
+// Decode turns the JSON text into JSON-like values, as Call returns them.
+func (r JSONResult) Decode() (services.SandboxResult, error) {
+	var res services.SandboxResult
+	if len(r.Value) > 0 {
+		if err := json.Unmarshal(r.Value, &res.Value); err != nil {
+			return services.SandboxResult{}, fmt.Errorf("decode result: %w", err)
+		}
+	}
+	if len(r.Args) > 0 {
+		var back any
+		if err := json.Unmarshal(r.Args, &back); err != nil {
+			return services.SandboxResult{}, fmt.Errorf("decode arguments: %w", err)
+		}
+		res.Args, _ = back.([]any)
+	}
+	return res, nil
+}
+
+// CallJSON is Call with the arguments given as JSON text (a JSON array;
+// call.Args is ignored) and the result returned as JSON text, so that a
+// caller that holds JSON already (a sandbox worker) converts nothing.
+// Unlike Call it leaves making spare runtimes to the caller (Refill), who
+// knows when it has nothing better to do.
+func (s *Sandbox) CallJSON(ctx context.Context, call services.SandboxCall, argsJSON []byte) (JSONResult, error) {
+	if err := ctx.Err(); err != nil {
+		return JSONResult{}, err
+	}
+	if len(call.Source) > s.opts.MaxSourceBytes {
+		return JSONResult{}, &services.LimitError{Err: services.ErrSandboxSize,
+			Message: fmt.Sprintf("source is %d bytes, more than the %d allowed", len(call.Source), s.opts.MaxSourceBytes)}
+	}
+	fn := call.Function
+	if fn == "" {
+		fn = "worker"
+	}
 	if len(argsJSON) > s.opts.MaxIOBytes {
-		return services.SandboxResult{}, &services.LimitError{Err: services.ErrSandboxSize,
+		return JSONResult{}, &services.LimitError{Err: services.ErrSandboxSize,
 			Message: fmt.Sprintf("arguments are %d bytes of JSON, more than the %d allowed", len(argsJSON), s.opts.MaxIOBytes)}
 	}
 	prog, err := s.cache.compile(call.Source)
 	if err != nil {
-		return services.SandboxResult{}, err
+		return JSONResult{}, err
 	}
 	timeout := call.Timeout
 	if timeout <= 0 {
@@ -151,9 +315,12 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	timeout = min(timeout, s.opts.MaxTimeout)
 	timeoutErr := TimeoutError(timeout)
 
-	vm := goja.New()
+	rt, err := s.takeRuntime()
+	if err != nil {
+		return JSONResult{}, err
+	}
 	type outcome struct {
-		res services.SandboxResult
+		res JSONResult
 		err error
 	}
 	done := make(chan outcome, 1)
@@ -161,13 +328,13 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		res, err := s.run(ctx, vm, prog, fn, string(argsJSON), timeout, timeoutErr, started)
+		res, err := s.run(ctx, rt, prog, fn, string(argsJSON), timeout, timeoutErr, started)
 		done <- outcome{res, err}
 	}()
 
 	// Wait for the runtime, but never much past the deadline: a native call
 	// that ignores Interrupt is abandoned (see the package doc). The clock
-	// starts when the script does, after the runtime is set up.
+	// starts when the script does.
 	var hard <-chan time.Time
 	for {
 		select {
@@ -178,17 +345,17 @@ func (s *Sandbox) Call(ctx context.Context, call services.SandboxCall) (services
 			defer timer.Stop()
 			hard = timer.C
 		case <-hard:
-			return services.SandboxResult{}, timeoutErr
+			return JSONResult{}, timeoutErr
 		case <-ctx.Done():
-			vm.Interrupt(ctx.Err())
+			rt.vm.Interrupt(ctx.Err())
 			select {
 			case o := <-done:
 				if o.err == nil {
 					return o.res, nil
 				}
-				return services.SandboxResult{}, ctx.Err()
+				return JSONResult{}, ctx.Err()
 			case <-time.After(s.opts.Grace):
-				return services.SandboxResult{}, ctx.Err()
+				return JSONResult{}, ctx.Err()
 			}
 		}
 	}
@@ -245,17 +412,10 @@ func HeapInUse() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// run executes one call inside vm. It runs on its own goroutine.
-func (s *Sandbox) run(ctx context.Context, vm *goja.Runtime, prog *goja.Program, fn, argsJSON string,
-	timeout time.Duration, timeoutErr error, started chan<- time.Time) (res services.SandboxResult, err error) {
-	vm.SetMaxCallStackSize(s.opts.MaxCallStack)
-	// Capture JSON before the script can replace it.
-	jsonObj := vm.Get("JSON").ToObject(vm)
-	parse, _ := goja.AssertFunction(jsonObj.Get("parse"))
-	stringify, _ := goja.AssertFunction(jsonObj.Get("stringify"))
-	if err := s.installGuards(vm); err != nil {
-		return res, fmt.Errorf("install sandbox guards: %w", err)
-	}
+// run executes one call inside rt. It runs on its own goroutine.
+func (s *Sandbox) run(ctx context.Context, rt *jsRuntime, prog *goja.Program, fn, argsJSON string,
+	timeout time.Duration, timeoutErr error, started chan<- time.Time) (res JSONResult, err error) {
+	vm := rt.vm
 	t0 := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -272,7 +432,7 @@ func (s *Sandbox) run(ctx context.Context, vm *goja.Runtime, prog *goja.Program,
 	if !ok {
 		return res, &services.ScriptError{Name: "ReferenceError", Message: fmt.Sprintf("the code must define a function named %s", fn)}
 	}
-	argv, err := parse(goja.Undefined(), vm.ToValue(argsJSON))
+	argv, err := rt.parse(goja.Undefined(), vm.ToValue(argsJSON))
 	if err != nil {
 		return res, s.mapError(err)
 	}
@@ -280,7 +440,7 @@ func (s *Sandbox) run(ctx context.Context, vm *goja.Runtime, prog *goja.Program,
 	n := int(argObj.Get("length").ToInteger())
 	callArgs := make([]goja.Value, n)
 	for i := range callArgs {
-		callArgs[i] = argObj.Get(fmt.Sprint(i))
+		callArgs[i] = argObj.Get(strconv.Itoa(i))
 	}
 	ret, err := f(goja.Undefined(), callArgs...)
 	if err != nil {
@@ -296,26 +456,22 @@ func (s *Sandbox) run(ctx context.Context, vm *goja.Runtime, prog *goja.Program,
 			return res, &services.ScriptError{Name: "Error", Message: fmt.Sprintf("%s returned a promise that never settled (the sandbox has no timers or I/O)", fn)}
 		}
 	}
-	out, err := s.export(vm, stringify, ret, "result")
-	if err != nil {
-		return res, err
+	if res.Value, err = s.export(rt, ret, "result"); err != nil {
+		return JSONResult{}, err
 	}
-	res.Value = out
-	back, err := s.export(vm, stringify, argObj, "arguments")
-	if err != nil {
-		return res, err
-	}
-	if arr, ok := back.([]any); ok {
-		res.Args = arr
+	if res.Args, err = s.export(rt, argObj, "arguments"); err != nil {
+		return JSONResult{}, err
 	}
 	return res, nil
 }
 
-func (s *Sandbox) export(vm *goja.Runtime, stringify goja.Callable, v goja.Value, what string) (any, error) {
+// export returns v as JSON text, nil for undefined, null, a function or a
+// symbol.
+func (s *Sandbox) export(rt *jsRuntime, v goja.Value, what string) (json.RawMessage, error) {
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		return nil, nil
 	}
-	js, err := stringify(goja.Undefined(), v)
+	js, err := rt.stringify(goja.Undefined(), v)
 	if err != nil {
 		return nil, s.mapError(err)
 	}
@@ -327,11 +483,10 @@ func (s *Sandbox) export(vm *goja.Runtime, stringify goja.Callable, v goja.Value
 		return nil, &services.LimitError{Err: services.ErrSandboxSize,
 			Message: fmt.Sprintf("%s is %d bytes of JSON, more than the %d allowed", what, len(text), s.opts.MaxIOBytes)}
 	}
-	var out any
-	if err := json.Unmarshal([]byte(text), &out); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", what, err)
+	if text == "null" {
+		return nil, nil
 	}
-	return out, nil
+	return json.RawMessage(text), nil
 }
 
 // mapError turns goja's errors into the sandbox's.

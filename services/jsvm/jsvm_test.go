@@ -3,14 +3,18 @@ package jsvm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grimoire-run/grimoire/internal/benchstat"
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/jsvm"
+	"github.com/grimoire-run/grimoire/services/sandboxtest"
 )
 
 func newSandbox(t *testing.T, o jsvm.Options) *jsvm.Sandbox {
@@ -242,4 +246,47 @@ func BenchmarkCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestConsecutiveCallsAreIsolated(t *testing.T) {
+	for _, spares := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("spares=%d", spares), func(t *testing.T) {
+			s := newSandbox(t, jsvm.Options{Spares: spares})
+			if err := s.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			sandboxtest.Isolation(t, s)
+		})
+	}
+}
+
+// BenchmarkCallWithASpare measures a call that finds its runtime made
+// (Options.Spares): what a sandbox worker's activation costs on its path
+// when it had a moment since the last one (docs/benchmarks.md):
+//
+//	go test -run '^$' -bench BenchmarkCallWithASpare -benchtime 2000x ./services/jsvm/
+func BenchmarkCallWithASpare(b *testing.B) {
+	s := jsvm.New(jsvm.Options{Spares: 1})
+	defer s.Close()
+	call := services.SandboxCall{
+		Source: `function worker(inputs, data, state) { return { out: inputs.text.toUpperCase() } }`,
+		Args:   []any{map[string]any{"text": "hello"}, map[string]any{}, map[string]any{}},
+	}
+	ctx := context.Background()
+	took := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		b.StopTimer()
+		if err := s.Prepare(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if _, err := s.Call(ctx, call); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(t0))
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(benchstat.Percentile(took, 0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(benchstat.Percentile(took, 0.99).Microseconds()), "p99-µs")
 }

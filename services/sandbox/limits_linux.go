@@ -15,19 +15,32 @@ import (
 // headroom, goja's programs. Measured, see docs/decisions/0008.
 const addressSpaceSlack = 256 << 20
 
-// workerNice is a worker's scheduling niceness: a script spinning on the
-// CPU then yields it to the server's own process (requests, sockets,
-// other users' runs that need no sandbox) whenever that wants it. At 10 a
-// worker weighs about a tenth of a normal process to the scheduler.
+// workerNice is how much nicer than the server a worker is scheduled: a
+// script spinning on the CPU then yields it to the server's own process
+// (requests, sockets, other users' runs that need no sandbox) whenever
+// that wants it. 10 nicer weighs about a tenth to the scheduler. It is
+// relative, so that a server run at another niceness keeps its workers
+// below itself (and no further).
 const workerNice = 10
+
+// workerNiceness is the niceness of the pool's workers: workerNice more
+// than the calling thread's (-20…19).
+func workerNiceness() int {
+	// The raw getpriority returns 20 minus the niceness.
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		prio = 20
+	}
+	return min(19, 20-prio+workerNice)
+}
 
 // lowerChildPriority renices a worker's first thread as soon as it is
 // started (the threads it starts inherit it); best effort.
-func lowerChildPriority(pid int) { _ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, workerNice) }
+func lowerChildPriority(pid, nice int) { _ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, nice) }
 
 // lowerPriority renices every thread of this process (on Linux niceness
 // is per thread; threads started later inherit their creator's).
-func lowerPriority() error {
+func lowerPriority(nice int) error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return err
@@ -37,7 +50,7 @@ func lowerPriority() error {
 		if err != nil {
 			continue
 		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, workerNice); err != nil && err != syscall.ESRCH {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && err != syscall.ESRCH {
 			return err
 		}
 	}
@@ -51,7 +64,7 @@ func lowerPriority() error {
 // it. The race detector maps terabytes of shadow memory, so a race build
 // sets no address-space limit.
 func setProcessLimits(cfg workerConfig) (cpuAllowance, error) {
-	if err := lowerPriority(); err != nil {
+	if err := lowerPriority(cfg.Nice); err != nil {
 		return cpuAllowance{}, fmt.Errorf("niceness: %w", err)
 	}
 	if !raceEnabled {

@@ -14,4 +14,6 @@ func (cpuAllowance) spent() bool { return false }
 
 func workerProcAttr() *syscall.SysProcAttr { return nil }
 
-func lowerChildPriority(int) {}
+func lowerChildPriority(int, int) {}
+
+func workerNiceness() int { return 0 }

@@ -24,10 +24,17 @@ type Options struct {
 	// Workers is how many activations run at once, each in its own
 	// process; default the number of CPUs, at least 2.
 	Workers int
+	// WorkersPerUser is the most workers one user's activations hold
+	// while another user is present: has activations running or waiting,
+	// or had in the last 10 s (a lone user may use them all); default
+	// Workers-1, at least 1. Waiting calls are
+	// served user by user: the user with the fewest running first.
+	WorkersPerUser int
 	// MemoryBytes bounds one activation's heap, default 256 MiB.
 	MemoryBytes uint64
 	// JS bounds every call as jsvm does (timeouts, stack, sizes);
-	// JS.MaxHeapGrowth is set to MemoryBytes.
+	// JS.MaxHeapGrowth is set to MemoryBytes. JS.Spares defaults to 2: a
+	// worker makes the runtimes of its next activations while it waits.
 	JS jsvm.Options
 	// Command starts a worker: the program, then its arguments. Default:
 	// this executable with the argument "sandbox" (grimoire's hidden
@@ -51,11 +58,11 @@ type Pool struct {
 	cfg     workerConfig
 	checker *jsvm.Sandbox // compiles for CheckSyntax; never runs code
 
-	// slots holds Workers tokens: an idle worker, or nil where a call
+	// sched holds Workers tokens: an idle worker, or nil where a call
 	// must start one. A call takes a token and gives one back; a worker
 	// being replaced keeps its token until its replacement is up, so at
 	// most Workers processes live.
-	slots  chan *worker
+	sched  *scheduler
 	closed chan struct{}
 	once   sync.Once
 
@@ -84,6 +91,9 @@ func New(opts Options) (*Pool, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = max(2, runtime.NumCPU())
 	}
+	if opts.WorkersPerUser <= 0 {
+		opts.WorkersPerUser = max(1, opts.Workers-1)
+	}
 	if opts.MemoryBytes == 0 {
 		opts.MemoryBytes = 256 << 20
 	}
@@ -91,6 +101,9 @@ func New(opts Options) (*Pool, error) {
 		opts.StartTimeout = 10 * time.Second
 	}
 	opts.JS.MaxHeapGrowth = opts.MemoryBytes
+	if opts.JS.Spares == 0 {
+		opts.JS.Spares = 2
+	}
 	if len(opts.Command) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
@@ -101,10 +114,11 @@ func New(opts Options) (*Pool, error) {
 	checker := jsvm.New(opts.JS)
 	js := checker.Options()
 	p := &Pool{
-		opts:    opts,
-		cfg:     workerConfig{JS: js, MemoryBytes: opts.MemoryBytes, MaxFrame: js.MaxSourceBytes + 2*js.MaxIOBytes + 1<<20},
+		opts: opts,
+		cfg: workerConfig{JS: js, MemoryBytes: opts.MemoryBytes, MaxFrame: js.MaxSourceBytes + 2*js.MaxIOBytes + 1<<20,
+			Nice: workerNiceness()},
 		checker: checker,
-		slots:   make(chan *worker, opts.Workers),
+		sched:   newScheduler(opts.WorkersPerUser),
 		closed:  make(chan struct{}),
 		live:    map[*worker]struct{}{},
 	}
@@ -112,7 +126,7 @@ func New(opts Options) (*Pool, error) {
 		if opts.Prewarm {
 			p.startInBackground()
 		} else {
-			p.slots <- nil
+			p.sched.put(nil)
 		}
 	}
 	return p, nil
@@ -123,13 +137,15 @@ type Stats struct {
 	Started int64 // processes started
 	Killed  int64 // processes killed or found dead (a limit, a crash, Close)
 	Live    int   // processes running now
+	Waiting int   // calls waiting for a worker
 }
 
 // Stats returns the counts so far.
 func (p *Pool) Stats() Stats {
+	waiting := p.sched.waitingCalls()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Started: p.started.Load(), Killed: p.killed.Load(), Live: len(p.live)}
+	return Stats{Started: p.started.Load(), Killed: p.killed.Load(), Live: len(p.live), Waiting: waiting}
 }
 
 // MaxTimeout is the most time a call may ask for.
@@ -153,7 +169,11 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	if args == nil {
 		args = []any{}
 	}
-	body, err := json.Marshal(request{Source: call.Source, Function: call.Function, Args: args, Timeout: timeout})
+	argsJSON, err := json.Marshal(args)
+	if err != nil {
+		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
+	}
+	body, err := json.Marshal(request{Source: call.Source, Function: call.Function, Args: argsJSON, Timeout: timeout})
 	if err != nil {
 		return services.SandboxResult{}, fmt.Errorf("arguments: %w", err)
 	}
@@ -162,13 +182,14 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 			Message: fmt.Sprintf("the call is %d bytes of JSON, more than the %d allowed", len(body), p.cfg.MaxFrame)}
 	}
 
-	var w *worker
-	select {
-	case w = <-p.slots:
-	case <-ctx.Done():
-		return services.SandboxResult{}, ctx.Err()
-	case <-p.closed:
-		return services.SandboxResult{}, ErrClosed
+	w, ok := p.sched.take(ctx, call.User, p.closed)
+	if !ok {
+		select {
+		case <-p.closed:
+			return services.SandboxResult{}, ErrClosed
+		default:
+			return services.SandboxResult{}, ctx.Err()
+		}
 	}
 	if w != nil && w.dead() {
 		p.kill(w)
@@ -176,7 +197,7 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	}
 	if w == nil {
 		if w, err = p.start(); err != nil {
-			p.slots <- nil
+			p.sched.done(call.User, nil)
 			return services.SandboxResult{}, err
 		}
 	}
@@ -185,9 +206,10 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	rep, err := p.exchange(ctx, w, body, timeout+2*p.cfg.JS.Grace)
 	if err != nil || rep.Retire {
 		p.kill(w)
+		p.sched.forget(call.User)
 		p.startInBackground()
 	} else {
-		p.slots <- w
+		p.sched.done(call.User, w)
 	}
 	if err != nil {
 		if errors.Is(err, services.ErrSandboxTimeout) {
@@ -198,7 +220,7 @@ func (p *Pool) Call(ctx context.Context, call services.SandboxCall) (services.Sa
 	if rep.Error != nil {
 		return services.SandboxResult{}, rep.Error.decode()
 	}
-	return services.SandboxResult{Value: rep.Value, Args: rep.Args}, nil
+	return rep.Decode()
 }
 
 // exchange sends one request and waits for its reply until limit, the
@@ -342,7 +364,7 @@ func (p *Pool) start() (*worker, error) {
 	// The worker renices all its threads once it runs; this covers its
 	// start-up (the runtime's and packages' initialisation), which is
 	// most of a new worker's CPU.
-	lowerChildPriority(cmd.Process.Pid)
+	lowerChildPriority(cmd.Process.Pid, p.cfg.Nice)
 	p.live[w] = struct{}{}
 	p.started.Add(1)
 	p.wg.Add(1)
@@ -394,7 +416,7 @@ func (p *Pool) startInBackground() {
 	defer p.mu.Unlock()
 	select {
 	case <-p.closed:
-		p.slots <- nil
+		p.sched.put(nil)
 		return
 	default:
 	}
@@ -405,7 +427,7 @@ func (p *Pool) startInBackground() {
 		if err != nil {
 			w = nil
 		}
-		p.slots <- w
+		p.sched.put(w)
 	}()
 }
 

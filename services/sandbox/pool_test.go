@@ -13,6 +13,7 @@ import (
 	"github.com/grimoire-run/grimoire/services"
 	"github.com/grimoire-run/grimoire/services/jsvm"
 	"github.com/grimoire-run/grimoire/services/sandbox"
+	"github.com/grimoire-run/grimoire/services/sandboxtest"
 )
 
 // TestMain lets the pool start this test binary as its workers.
@@ -59,6 +60,57 @@ func TestCallReturnsValuesAndArguments(t *testing.T) {
 	}
 	if got := res.Args[2].(map[string]any)["n"]; got != 42.0 || state["n"] != 1.0 {
 		t.Fatalf("state after the call %v, caller's %v", got, state["n"])
+	}
+}
+
+// One worker serves consecutive activations of several users: none sees
+// what an earlier one left in its runtime (each gets a pristine one, made
+// while the worker waited).
+func TestConsecutiveActivationsOnOneWorkerAreIsolated(t *testing.T) {
+	p := newPool(t, sandbox.Options{Workers: 1})
+	sandboxtest.Isolation(t, p)
+	if s := p.Stats(); s.Started != 1 {
+		t.Fatalf("%d workers started, want the one worker to serve every call", s.Started)
+	}
+}
+
+// While one user's slow activations hold every worker and more of them
+// wait, another user's activation is served at the first free worker,
+// before the flood's queued ones.
+func TestAnotherUserIsServedBeforeAFloodsQueue(t *testing.T) {
+	p := newPool(t, sandbox.Options{Workers: 2, Prewarm: true})
+	slow := services.SandboxCall{User: "alice", Source: `function worker() { var t = Date.now(); while (Date.now() - t < 300) {} return { done: true } }`}
+	const flood = 6
+	var mu sync.Mutex
+	finished := 0
+	var wg sync.WaitGroup
+	for range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := p.Call(context.Background(), slow); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			finished++
+			mu.Unlock()
+		}()
+	}
+	defer wg.Wait()
+	for p.Stats().Waiting < flood-2 {
+		time.Sleep(time.Millisecond)
+	}
+	res, err := p.Call(context.Background(), services.SandboxCall{User: "bob", Source: innocent, Args: []any{map[string]any{"n": 2}}})
+	if err != nil || !reflect.DeepEqual(res.Value, map[string]any{"out": 4.0}) {
+		t.Fatalf("bob's call: %v, %v", res.Value, err)
+	}
+	mu.Lock()
+	before := finished
+	mu.Unlock()
+	// Bob waits for one of the two activations running when he came; the
+	// other may end while his runs.
+	if before > 2 {
+		t.Fatalf("%d of alice's %d activations ended before bob's: bob waited behind her queue", before, flood)
 	}
 }
 

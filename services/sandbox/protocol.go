@@ -2,32 +2,35 @@ package sandbox
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/grimoire-run/grimoire/services"
+	"github.com/grimoire-run/grimoire/services/jsvm"
 )
 
 // The pool and a worker exchange frames: a 4-byte big-endian length, then
 // that many bytes of JSON. The worker first sends a hello, then answers
 // each request with one reply, in order.
 
-// request is one activation.
+// request is one activation. Args is the JSON array of the arguments,
+// passed to the script as it is.
 type request struct {
-	Source   string        `json:"source"`
-	Function string        `json:"function,omitempty"`
-	Args     []any         `json:"args"`
-	Timeout  time.Duration `json:"timeout"`
+	Source   string          `json:"source"`
+	Function string          `json:"function,omitempty"`
+	Args     json.RawMessage `json:"args"`
+	Timeout  time.Duration   `json:"timeout"`
 }
 
-// reply is what the activation returned. Retire says the worker cannot
-// vouch for itself any longer (a runtime it abandoned may still run, or it
-// spent most of its CPU allowance): the pool replaces it.
+// reply is what the activation returned, as the JSON text jsvm made of
+// it. Retire says the worker cannot vouch for itself any longer (a runtime
+// it abandoned may still run, or it spent most of its CPU allowance): the
+// pool replaces it.
 type reply struct {
-	Value  any        `json:"value,omitempty"`
-	Args   []any      `json:"args,omitempty"`
+	jsvm.JSONResult
 	Error  *wireError `json:"error,omitempty"`
 	Retire bool       `json:"retire,omitempty"`
 }

@@ -27,6 +27,7 @@ type workerConfig struct {
 	JS          jsvm.Options `json:"js"`
 	MemoryBytes uint64       `json:"memory_bytes"`
 	MaxFrame    int          `json:"max_frame"`
+	Nice        int          `json:"nice"` // the worker's scheduling niceness
 }
 
 // ExitIfWorker makes a test binary usable as the pool's worker: when the
@@ -76,6 +77,10 @@ func serveWorker(cfg workerConfig, in io.Reader, out io.Writer) error {
 	go guardMemory(baseline+cfg.MemoryBytes+cfg.MemoryBytes/4, cfg.JS.Tick)
 
 	sb := jsvm.New(cfg.JS)
+	// The first activations' runtimes are made before the hello.
+	if err := sb.Prepare(); err != nil {
+		return fmt.Errorf("prepare a runtime: %w", err)
+	}
 	w := bufio.NewWriter(out)
 	send := func(v any) error {
 		body, err := json.Marshal(v)
@@ -100,10 +105,13 @@ func serveWorker(cfg workerConfig, in io.Reader, out io.Writer) error {
 			return fmt.Errorf("read request: %w", err)
 		}
 		rep := activate(sb, body)
-		rep.Retire = rep.Retire || !idle(sb, 50*time.Millisecond) || cpu.spent()
+		rep.Retire = rep.Retire || !sb.Settled(50*time.Millisecond) || cpu.spent()
 		if err := send(rep); err != nil {
 			return fmt.Errorf("write reply: %w", err)
 		}
+		// The next activation's runtime is made while this worker waits
+		// for it, not while the reply is on its way.
+		sb.Refill()
 	}
 }
 
@@ -112,25 +120,12 @@ func activate(sb *jsvm.Sandbox, body []byte) reply {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return reply{Error: &wireError{Kind: "other", Message: "decode request: " + err.Error()}, Retire: true}
 	}
-	res, err := sb.Call(context.Background(), services.SandboxCall{
-		Source: req.Source, Function: req.Function, Args: req.Args, Timeout: req.Timeout})
+	res, err := sb.CallJSON(context.Background(), services.SandboxCall{
+		Source: req.Source, Function: req.Function, Timeout: req.Timeout}, req.Args)
 	if err != nil {
 		return reply{Error: encodeError(err)}
 	}
-	return reply{Value: res.Value, Args: res.Args}
-}
-
-// idle reports whether every runtime of sb has stopped within wait: a call
-// that timed out in an uninterruptible builtin leaves one running.
-func idle(sb *jsvm.Sandbox, wait time.Duration) bool {
-	done := make(chan struct{})
-	go func() { sb.Close(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(wait):
-		return false
-	}
+	return reply{JSONResult: res}
 }
 
 // guardMemory ends the process once its heap passes limit bytes.
