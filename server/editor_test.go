@@ -411,6 +411,11 @@ func TestSocketCancel(t *testing.T) {
 				t.Fatalf("run ended %+v", last)
 			}
 			// A finished run cannot be cancelled; an unknown one is not found.
+			// (Its RunCancelled reaches the socket before the executor has
+			// let go of the run: wait for that.)
+			if r, ok := e.Exec.Get(run.RunID); ok {
+				<-r.Done()
+			}
 			mustFail(t, cl, id, "run:cancel", map[string]any{"runId": run.RunID}, "conflict")
 			mustFail(t, cl, id, "run:cancel", map[string]any{"runId": "no-such-run-0001"}, "not_found")
 		})

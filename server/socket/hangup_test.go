@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,14 +67,19 @@ func TestServerHangsUpWhenClientClosesWebsocket(t *testing.T) {
 			}
 			// The server's close frame (Engine.IO 4), or a hang-up right after
 			// the DISCONNECT (Engine.IO 3 closes on it).
+			// A hang-up with our close frame still unread on its side
+			// reaches us as a reset: the connection ended all the same.
 			var ce *websocket.CloseError
-			if !errors.As(err, &ce) {
+			reset := errors.Is(err, syscall.ECONNRESET)
+			if !errors.As(err, &ce) && !reset {
 				t.Fatalf("want the server's close frame or hang-up, got %v", err)
 			}
 			// Either way the TCP connection must end.
-			_, err = c.NetConn().Read(make([]byte, 1))
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("the server did not close its side of the connection within 2 s of the client's close frame: %v", err)
+			if !reset {
+				_, err = c.NetConn().Read(make([]byte, 1))
+				if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("the server did not close its side of the connection within 2 s of the client's close frame: %v", err)
+				}
 			}
 			if d := time.Since(closedAt); d > time.Second {
 				t.Errorf("server hung up %v after the client's close frame, want under 1 s", d)
