@@ -28,7 +28,8 @@ import (
 // reports its figures with b.ReportMetric. Sizes may be lowered with
 // environment variables on a small machine:
 //
-//	GRIMOIRE_BENCH_SOCKETS   sockets held by BenchmarkSocketsHeld (5000)
+//	GRIMOIRE_BENCH_SOCKETS   sockets held by BenchmarkSocketsHeld and,
+//	                         100 of them active, BenchmarkEventLatency (5000)
 //	GRIMOIRE_BENCH_EVENTS    events/s offered by BenchmarkEventLatency (5000)
 //	GRIMOIRE_BENCH_RPS       requests/s offered by BenchmarkRESTSyncRun (500)
 //	GRIMOIRE_BENCH_SECONDS   how long the load runs (10)
@@ -50,35 +51,13 @@ func BenchmarkSocketsHeld(b *testing.B) {
 	n := benchstat.EnvInt("GRIMOIRE_BENCH_SOCKETS", 5000)
 	e := newEnv(b, envOptions{})
 	clients := []*sockettest.Clients{sockettest.Start(b), sockettest.Start(b)}
-	tokens := make([]string, n)
-	for i := range tokens {
-		tokens[i] = token(b, fmt.Sprint("u", i))
-	}
 	baseMem, baseG := serverMemory()
 	b.ResetTimer()
-	start := time.Now()
-	const batch = 250
-	for lo := 0; lo < n; lo += batch {
-		hi := min(n, lo+batch)
-		for i := lo; i < hi; i++ {
-			gen, tr := 2, []string{"websocket"}
-			if i%2 == 1 {
-				gen, tr = 4, nil
-			}
-			clients[i%2].Connect(sockettest.ConnectOptions{ID: fmt.Sprint("s", i), Generation: gen, URL: e.URL, Token: tokens[i], Transports: tr, Quiet: true})
-		}
-		for i := lo; i < hi; i++ {
-			ev, err := clients[i%2].WaitConnected(fmt.Sprint("s", i), 60*time.Second)
-			if err != nil || ev.Type != "connect" {
-				b.Fatalf("socket %d of %d: %+v %v", i, n, ev, err)
-			}
-		}
-	}
-	connectTime := time.Since(start)
+	ids, connectTime := holdSockets(b, e, clients, n, "s")
 	b.StopTimer()
 	// Every socket is usable: a sample answers a request.
 	for i := 0; i < n; i += max(1, n/20) {
-		if a := request(b, clients[i%2], fmt.Sprint("s", i), "spell:load", map[string]any{"spellId": "demo"}); !a.OK {
+		if a := request(b, clients[i%2], ids[i], "spell:load", map[string]any{"spellId": "demo"}); !a.OK {
 			b.Fatalf("socket %d: %+v", i, a.Error)
 		}
 	}
@@ -96,6 +75,39 @@ func BenchmarkSocketsHeld(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d sockets held: server heap+stacks %.1f MiB (+%.1f MiB, %.1f KiB/socket), %d goroutines (+%d), connected in %v",
 		n, float64(mem)/(1<<20), float64(mem-baseMem)/(1<<20), perSocket/1024, g, g-baseG, connectTime)
+}
+
+// holdSockets connects n sockets, alternately socket.io-client 2.5.0 over
+// websocket (on clients[0]) and 4.x (on clients[1]), each its own user, in
+// batches, and waits until all are connected. Socket i is ids[i] on
+// clients[i%2].
+func holdSockets(t testing.TB, e *env, clients []*sockettest.Clients, n int, prefix string) (ids []string, took time.Duration) {
+	t.Helper()
+	ids = make([]string, n)
+	tokens := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprint(prefix, i)
+		tokens[i] = token(t, "u-"+ids[i])
+	}
+	start := time.Now()
+	const batch = 250
+	for lo := 0; lo < n; lo += batch {
+		hi := min(n, lo+batch)
+		for i := lo; i < hi; i++ {
+			gen, tr := 2, []string{"websocket"}
+			if i%2 == 1 {
+				gen, tr = 4, nil
+			}
+			clients[i%2].Connect(sockettest.ConnectOptions{ID: ids[i], Generation: gen, URL: e.URL, Token: tokens[i], Transports: tr, Quiet: true})
+		}
+		for i := lo; i < hi; i++ {
+			ev, err := clients[i%2].WaitConnected(ids[i], 60*time.Second)
+			if err != nil || ev.Type != "connect" {
+				t.Fatalf("socket %d of %d: %+v %v", i, n, ev, err)
+			}
+		}
+	}
+	return ids, time.Since(start)
 }
 
 // mustMetric reads one unlabelled value from /metrics.
@@ -140,13 +152,6 @@ func chainSpell(id string, n int) json.RawMessage {
 	return raw
 }
 
-// BenchmarkEventLatency offers GRIMOIRE_BENCH_EVENTS run events per second
-// in total for GRIMOIRE_BENCH_SECONDS: 100 sockets (half of each client
-// generation) start runs of a 10-node chain at a steady pace. For each
-// node:end the client computes the delay from the event's time (stamped
-// when the node completed) to its arrival in the client process, so the
-// figure includes the durable append, the bus, the socket layer, the
-// network and the client's parsing.
 // paceGCLikeServe runs the collector as `grimoire serve` does (see
 // internal/gcpace), so that latency figures are the server's.
 func paceGCLikeServe(b *testing.B) {
@@ -155,17 +160,26 @@ func paceGCLikeServe(b *testing.B) {
 	}
 }
 
+// BenchmarkEventLatency holds GRIMOIRE_BENCH_SOCKETS sockets and offers
+// GRIMOIRE_BENCH_EVENTS run events per second in total for
+// GRIMOIRE_BENCH_SECONDS: 100 of the sockets (half of each client
+// generation) start runs of a 10-node chain at a steady pace, the rest sit
+// idle, as an editor's server holds most of its sockets. For each node:end
+// the client computes the delay from the event's time (stamped when the
+// node completed) to its arrival in the client process, so the figure
+// includes the durable append, the bus, the socket layer, the network and
+// the client's parsing.
 func BenchmarkEventLatency(b *testing.B) {
 	paceGCLikeServe(b)
-	const (
-		sockets    = 100
-		chainNodes = 10
-	)
+	const chainNodes = 10
+	held := benchstat.EnvInt("GRIMOIRE_BENCH_SOCKETS", 5000)
+	sockets := min(100, held)
 	rate := benchstat.EnvInt("GRIMOIRE_BENCH_EVENTS", 5000)
 	seconds := benchstat.EnvInt("GRIMOIRE_BENCH_SECONDS", 10)
 	eventsPerRun := 2*(chainNodes+2) + 2
 	e := newEnv(b, envOptions{Limits: server.Limits{MaxRunsPerUser: 1000}})
 	clients := []*sockettest.Clients{sockettest.Start(b), sockettest.Start(b)}
+	_, holdTime := holdSockets(b, e, clients, held-sockets, "idle")
 	ids := make([]string, sockets)
 	for i := range ids {
 		gen, tr := 2, []string{"websocket"}
@@ -236,12 +250,14 @@ func BenchmarkEventLatency(b *testing.B) {
 		b.Fatalf("%d of %d runs ended within the deadline", ended, total)
 	}
 	slices.Sort(lat)
+	b.ReportMetric(float64(held), "sockets-held")
 	b.ReportMetric(float64(delivered)/offered.Seconds(), "events/s-offered")
 	b.ReportMetric(float64(delivered)/elapsed.Seconds(), "events/s-delivered")
 	b.ReportMetric(benchstat.Percentile(lat, 0.50), "p50-ms")
 	b.ReportMetric(benchstat.Percentile(lat, 0.99), "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
 	b.ReportMetric(0, "ns/op")
+	b.Logf("%d sockets held (%d idle connected in %v), %d active", held, held-sockets, holdTime, sockets)
 	b.Logf("when the offer ended the server had queued %.0f events to sockets", serverSent)
 	b.Logf("%d runs, %d events in %v (offered over %v), %d node:end latencies: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
 		total, delivered, elapsed, offered, len(lat), benchstat.Percentile(lat, 0.50), benchstat.Percentile(lat, 0.90), benchstat.Percentile(lat, 0.99), lat[len(lat)-1])

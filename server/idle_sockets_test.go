@@ -1,0 +1,45 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/grimoire-run/grimoire/internal/benchstat"
+	"github.com/grimoire-run/grimoire/server/socket/sockettest"
+)
+
+// TestIdleSocketsKeepTheirMemory holds 2,000 idle sockets (half of each
+// client generation, two Node processes) for 60 s and fails if the server's
+// heap and goroutine stacks per socket grew by more than 10 % meanwhile:
+// a socket that does nothing but answer pings must not cost more the longer
+// it is held (issue 19). GRIMOIRE_IDLE_SOCKETS and GRIMOIRE_IDLE_SECONDS
+// change the sizes.
+func TestIdleSocketsKeepTheirMemory(t *testing.T) {
+	n := benchstat.EnvInt("GRIMOIRE_IDLE_SOCKETS", 2000)
+	hold := time.Duration(benchstat.EnvInt("GRIMOIRE_IDLE_SECONDS", 60)) * time.Second
+	e := newEnv(t, envOptions{})
+	clients := []*sockettest.Clients{sockettest.Start(t), sockettest.Start(t)}
+	base, _ := serverMemory()
+	_, took := holdSockets(t, e, clients, n, "idle")
+	time.Sleep(time.Second)
+	settled, _ := serverMemory()
+	t.Logf("%d sockets connected in %v: %.1f KiB per socket", n, took, perSocketKiB(settled, base, n))
+	start := time.Now()
+	for time.Since(start) < hold {
+		time.Sleep(min(10*time.Second, hold-time.Since(start)))
+		m, g := serverMemory()
+		t.Logf("after %3.0f s: %.1f KiB per socket, %d goroutines", time.Since(start).Seconds(), perSocketKiB(m, base, n), g)
+	}
+	if held := int(mustMetric(t, e, "grimoire_sockets")); held != n {
+		t.Fatalf("the server holds %d sockets after %v, want %d: idle sockets were dropped", held, hold, n)
+	}
+	after, _ := serverMemory()
+	before, now := perSocketKiB(settled, base, n), perSocketKiB(after, base, n)
+	if now > 1.10*before {
+		t.Errorf("an idle socket's server memory grew from %.1f KiB to %.1f KiB (+%.0f %%) in %v; at most +10 %%", before, now, 100*(now/before-1), hold)
+	}
+}
+
+func perSocketKiB(mem, base uint64, n int) float64 {
+	return (float64(mem) - float64(base)) / float64(n) / 1024
+}
