@@ -66,7 +66,7 @@ func (m *runMessage) socketEvent() (*socket.Event, error) {
 			m.eventErr = err
 			return
 		}
-		m.event, m.eventErr = socket.NewEvent(m.Type, json.RawMessage(raw))
+		m.event, m.eventErr = socket.NewEncodedEvent(m.Type, raw)
 	})
 	return m.event, m.eventErr
 }

@@ -56,9 +56,6 @@ type Event struct {
 
 // NewEvent encodes event with payload (nil: no argument) as JSON.
 func NewEvent(event string, payload any) (*Event, error) {
-	if event == "" || reserved[event] {
-		return nil, fmt.Errorf("socket: event name %q is reserved by Socket.IO", event)
-	}
 	var raw json.RawMessage
 	if payload != nil {
 		var err error
@@ -66,7 +63,17 @@ func NewEvent(event string, payload any) (*Event, error) {
 			return nil, fmt.Errorf("socket: encode %q payload: %w", event, err)
 		}
 	}
-	p, err := wire.EventPacket(event, raw)
+	return NewEncodedEvent(event, raw)
+}
+
+// NewEncodedEvent is NewEvent for a payload already encoded by
+// json.Marshal (compact and HTML-escaped, as the Socket.IO libraries would
+// send it), which it uses as it is.
+func NewEncodedEvent(event string, payload json.RawMessage) (*Event, error) {
+	if event == "" || reserved[event] {
+		return nil, fmt.Errorf("socket: event name %q is reserved by Socket.IO", event)
+	}
+	p, err := wire.EventPacket(event, payload)
 	if err != nil {
 		return nil, fmt.Errorf("socket: encode %q: %w", event, err)
 	}
