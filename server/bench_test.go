@@ -95,20 +95,36 @@ func holdSockets(t testing.TB, e *env, clients []*sockettest.Clients, n int, pre
 		ids[i] = fmt.Sprint(prefix, i)
 		tokens[i] = token(t, "u-"+ids[i])
 	}
+	opts := func(i int) sockettest.ConnectOptions {
+		gen, tr := 2, []string{"websocket"}
+		if i%2 == 1 {
+			gen, tr = 4, nil
+		}
+		return sockettest.ConnectOptions{ID: ids[i], Generation: gen, URL: e.URL, Token: tokens[i], Transports: tr, Quiet: true}
+	}
 	start := time.Now()
 	const batch = 250
 	for lo := 0; lo < n; lo += batch {
 		hi := min(n, lo+batch)
 		for i := lo; i < hi; i++ {
-			gen, tr := 2, []string{"websocket"}
-			if i%2 == 1 {
-				gen, tr = 4, nil
-			}
-			clients[i%2].Connect(sockettest.ConnectOptions{ID: ids[i], Generation: gen, URL: e.URL, Token: tokens[i], Transports: tr, Quiet: true})
+			clients[i%2].Connect(opts(i))
 		}
 		for i := lo; i < hi; i++ {
-			ev, err := clients[i%2].WaitConnected(ids[i], 60*time.Second)
-			if err != nil || ev.Type != "connect" {
+			for attempt := 1; ; attempt++ {
+				ev, err := clients[i%2].WaitConnected(ids[i], 60*time.Second)
+				if err == nil && ev.Type == "connect" {
+					break
+				}
+				// A connection broken under load (no refusal code) is
+				// tried again, visibly; a refusal is a failure.
+				if err == nil && ev.Type == "connect_error" && ev.Error != nil && ev.Error.Code() == "" && attempt < 3 {
+					t.Logf("socket %d of %d: connect_error %q (%s), attempt %d: connecting it again", i, n, ev.Error.Message, ev.Error.Body, attempt)
+					clients[i%2].Connect(opts(i))
+					continue
+				}
+				if ev.Error != nil {
+					t.Fatalf("socket %d of %d: connect_error %+v", i, n, *ev.Error)
+				}
 				t.Fatalf("socket %d of %d: %+v %v", i, n, ev, err)
 			}
 		}
