@@ -12,7 +12,6 @@ import (
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/graph"
 	"github.com/grimoire-run/grimoire/server/auth"
-	"github.com/grimoire-run/grimoire/server/protocol"
 	"github.com/grimoire-run/grimoire/server/runs"
 	"github.com/grimoire-run/grimoire/server/socket"
 	"github.com/grimoire-run/grimoire/server/spells"
@@ -315,8 +314,12 @@ func (s *Server) follow(ctx context.Context, m *spellManager, runID string, afte
 	}
 	m.mu.Unlock()
 	conn := m.conn
-	sub, err := s.feeds.subscribe(ctx, runID, afterSeq, func(msg protocol.Message) error {
-		return conn.Emit(msg.Type, msg)
+	sub, err := s.feeds.subscribe(ctx, runID, afterSeq, func(msg *runMessage) error {
+		e, err := msg.socketEvent()
+		if err != nil {
+			return err
+		}
+		return conn.Send(e)
 	})
 	if err != nil {
 		return err

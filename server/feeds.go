@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/grimoire-run/grimoire/events"
 	"github.com/grimoire-run/grimoire/server/protocol"
+	"github.com/grimoire-run/grimoire/server/socket"
 )
 
 // feeds delivers run events to subscribers (sockets, SSE streams). Each
@@ -30,15 +32,50 @@ type runFeed struct {
 	subs  map[*subscription]struct{}
 
 	completedOnce sync.Once
-	completed     protocol.Message // run:completed with its node results
-	completedErr  error
+	completed     *runMessage // run:completed with its node results
+}
+
+// runMessage is one run message on its way to every subscriber that gets
+// it: its JSON and its Socket.IO event are encoded at most once, however
+// many sockets and streams receive it.
+type runMessage struct {
+	protocol.Message
+
+	jsonOnce sync.Once
+	json     []byte
+	jsonErr  error
+
+	eventOnce sync.Once
+	event     *socket.Event
+	eventErr  error
+}
+
+func newRunMessage(m protocol.Message) *runMessage { return &runMessage{Message: m} }
+
+// encoded is the message as JSON.
+func (m *runMessage) encoded() ([]byte, error) {
+	m.jsonOnce.Do(func() { m.json, m.jsonErr = json.Marshal(m.Message) })
+	return m.json, m.jsonErr
+}
+
+// socketEvent is the message as the Socket.IO event named by its type.
+func (m *runMessage) socketEvent() (*socket.Event, error) {
+	m.eventOnce.Do(func() {
+		raw, err := m.encoded()
+		if err != nil {
+			m.eventErr = err
+			return
+		}
+		m.event, m.eventErr = socket.NewEncodedEvent(m.Type, raw)
+	})
+	return m.event, m.eventErr
 }
 
 // subscription is one subscriber's cursor on one run.
 type subscription struct {
 	f    *feeds
 	feed *runFeed
-	send func(protocol.Message) error
+	send func(*runMessage) error
 	// done is closed after the run's terminal message was sent, or when
 	// the subscription is cancelled.
 	done chan struct{}
@@ -55,7 +92,7 @@ func newFeeds(store events.Store, log *slog.Logger, m *metrics) *feeds {
 // subscribe follows a run from after seq afterSeq: first what the store
 // already holds, then live events. send is called from one goroutine at a
 // time, in seq order.
-func (f *feeds) subscribe(ctx context.Context, runID string, afterSeq uint64, send func(protocol.Message) error) (*subscription, error) {
+func (f *feeds) subscribe(ctx context.Context, runID string, afterSeq uint64, send func(*runMessage) error) (*subscription, error) {
 	f.mu.Lock()
 	feed := f.runs[runID]
 	if feed == nil {
@@ -97,10 +134,11 @@ func (f *feeds) watching(stream string) bool {
 	return watched
 }
 
-// publish hands a committed event from the bus to the run's subscribers.
-// The bus subscription asks watching first, so e is of a watched stream.
+// publish hands a committed event from the bus to the run's subscribers,
+// decoded once and encoded at most once for all of them. The bus
+// subscription asks watching first, so e is of a watched stream.
 func (f *feeds) publish(e events.RecordedEvent) {
-	m, ok, err := protocol.FromEvent(e)
+	pm, ok, err := protocol.FromEvent(e)
 	if err != nil {
 		f.log.Warn("undecodable run event", "stream", e.Stream, "type", e.Type, "err", err)
 		return
@@ -108,6 +146,7 @@ func (f *feeds) publish(e events.RecordedEvent) {
 	if !ok {
 		return
 	}
+	m := newRunMessage(pm)
 	f.mu.Lock()
 	feed := f.runs[m.RunID]
 	var subs []*subscription
@@ -139,7 +178,7 @@ func (f *feeds) close() {
 
 // deliver sends m unless the subscriber already has it, filling any gap
 // before it from the store.
-func (s *subscription) deliver(m protocol.Message) {
+func (s *subscription) deliver(m *runMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || m.Seq <= s.last {
@@ -179,7 +218,7 @@ func (s *subscription) catchUpLocked(ctx context.Context, until uint64) error {
 		if until > 0 && m.Seq > until {
 			break
 		}
-		s.sendLocked(m)
+		s.sendLocked(newRunMessage(m))
 		if s.closed {
 			return nil
 		}
@@ -211,7 +250,7 @@ func (s *subscription) endIfFinishedLocked(ctx context.Context) error {
 	return nil
 }
 
-func (s *subscription) sendLocked(m protocol.Message) {
+func (s *subscription) sendLocked(m *runMessage) {
 	if m.Type == protocol.RunCompleted {
 		m = s.feed.completedMessage(s.f.store, m)
 	}
@@ -227,16 +266,18 @@ func (s *subscription) sendLocked(m protocol.Message) {
 }
 
 // completedMessage adds the run's node-output cache to run:completed, read
-// once from the store for every subscriber.
-func (feed *runFeed) completedMessage(store events.Store, m protocol.Message) protocol.Message {
+// once from the store (and encoded once) for every subscriber.
+func (feed *runFeed) completedMessage(store events.Store, m *runMessage) *runMessage {
 	feed.completedOnce.Do(func() {
 		evs, err := store.ReadStream(context.Background(), events.RunStream(feed.runID), events.Start, events.Forwards, 0)
 		if err == nil {
-			m.Nodes, err = protocol.NodeResults(evs)
+			c := m.Message
+			if c.Nodes, err = protocol.NodeResults(evs); err == nil {
+				feed.completed = newRunMessage(c)
+			}
 		}
-		feed.completed, feed.completedErr = m, err
 	})
-	if feed.completedErr != nil {
+	if feed.completed == nil {
 		return m
 	}
 	return feed.completed

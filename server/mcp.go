@@ -502,7 +502,7 @@ func (t *mcpTools) reportProgress(ctx context.Context, session *mcp.ServerSessio
 		sender = make(chan struct{})
 	)
 	ctx, cancel := context.WithCancel(ctx)
-	sub, err := t.s.feeds.subscribe(ctx, runID, 0, func(m protocol.Message) error {
+	sub, err := t.s.feeds.subscribe(ctx, runID, 0, func(m *runMessage) error {
 		if len(m.Path) > 0 || done[m.NodeID] {
 			return nil
 		}

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
-
-	"github.com/grimoire-run/grimoire/server/protocol"
 )
 
 // sseBuffer is how many events an SSE client may fall behind before it is
@@ -22,8 +20,8 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, runID string,
 		s.writeError(w, r, fmt.Errorf("streaming unsupported by this connection"))
 		return
 	}
-	queue := make(chan protocol.Message, sseBuffer)
-	sub, err := s.feeds.subscribe(r.Context(), runID, after, func(m protocol.Message) error {
+	queue := make(chan *runMessage, sseBuffer)
+	sub, err := s.feeds.subscribe(r.Context(), runID, after, func(m *runMessage) error {
 		select {
 		case queue <- m:
 			return nil
@@ -62,8 +60,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, runID string,
 			flusher.Flush()
 			return
 		case m := <-queue:
-			data, _ := json.Marshal(m)
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.Seq, m.Type, data)
+			writeSSE(w, m)
 			flusher.Flush()
 			if m.Terminal() {
 				return
@@ -73,8 +70,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, runID string,
 			for {
 				select {
 				case m := <-queue:
-					data, _ := json.Marshal(m)
-					fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.Seq, m.Type, data)
+					writeSSE(w, m)
 				default:
 					flusher.Flush()
 					return
@@ -110,8 +106,15 @@ data: {"error":{"code":"` + codeUnauthorized + `","message":"the token expired: 
 
 `
 
+// writeSSE writes one message as an SSE event; its JSON is encoded once
+// for every stream that gets it.
+func writeSSE(w io.Writer, m *runMessage) {
+	data, _ := m.encoded()
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.Seq, m.Type, data)
+}
+
 // endedEmpty reports whether sub ended without queueing anything.
-func endedEmpty(sub *subscription, queue chan protocol.Message) bool {
+func endedEmpty(sub *subscription, queue chan *runMessage) bool {
 	select {
 	case <-sub.done:
 		return len(queue) == 0

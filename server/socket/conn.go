@@ -26,6 +26,9 @@ type Conn interface {
 	// Emit queues event for this client and returns at once; events from
 	// one goroutine arrive in order. It fails once the connection closed.
 	Emit(event string, payload any) error
+	// Send queues an event encoded once (NewEvent) as Emit does: for an
+	// event that goes to many connections.
+	Send(e *Event) error
 	Join(room string)
 	Leave(room string)
 	Rooms() []string
@@ -37,8 +40,8 @@ type Conn interface {
 }
 
 type outItem struct {
-	event   string
-	payload json.RawMessage
+	packet  []byte                      // an encoded event, shared with other connections
+	payload json.RawMessage             // the ack's
 	ack     func(json.RawMessage) error // set: an ack, not an event
 	closing *Error                      // set: say why, then disconnect
 	abort   bool                        // with closing: then cut the transport at once
@@ -128,12 +131,14 @@ func (c *conn) Rooms() []string {
 }
 
 func (c *conn) Emit(event string, payload any) error {
-	raw, err := encodePayload(event, payload)
+	e, err := NewEvent(event, payload)
 	if err != nil {
 		return err
 	}
-	return c.send(outItem{event: event, payload: raw})
+	return c.Send(e)
 }
+
+func (c *conn) Send(e *Event) error { return c.send(outItem{packet: e.packet}) }
 
 var closeMessages = map[string]string{
 	CodeTokenExpired: "your token expired: reconnect with a new one",
@@ -220,14 +225,16 @@ func (c *conn) drainOut() {
 			err = item.ack(item.payload)
 		case item.closing != nil:
 			b, _ := json.Marshal(item.closing)
-			c.link.Emit(EventClosing, b)
+			if p, err := wire.EventPacket(EventClosing, b); err == nil {
+				c.link.WritePacket(p)
+			}
 			if item.abort {
 				err = c.link.Abort()
 			} else {
 				err = c.link.Disconnect()
 			}
 		default:
-			err = c.link.Emit(item.event, item.payload)
+			err = c.link.WritePacket(item.packet)
 		}
 		if err != nil {
 			c.srv.log.Debug("write failed", "conn", c.id, "user", c.ident.User, "err", err)

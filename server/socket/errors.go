@@ -48,18 +48,36 @@ var reserved = map[string]bool{
 	"pong": true, "newListener": true, "removeListener": true,
 }
 
-func encodePayload(event string, payload any) (json.RawMessage, error) {
+// Event is an event encoded once for any number of connections: each is
+// written the same Socket.IO packet, whatever its protocol generation.
+type Event struct {
+	packet []byte
+}
+
+// NewEvent encodes event with payload (nil: no argument) as JSON.
+func NewEvent(event string, payload any) (*Event, error) {
+	var raw json.RawMessage
+	if payload != nil {
+		var err error
+		if raw, err = json.Marshal(payload); err != nil {
+			return nil, fmt.Errorf("socket: encode %q payload: %w", event, err)
+		}
+	}
+	return NewEncodedEvent(event, raw)
+}
+
+// NewEncodedEvent is NewEvent for a payload already encoded by
+// json.Marshal (compact and HTML-escaped, as the Socket.IO libraries would
+// send it), which it uses as it is.
+func NewEncodedEvent(event string, payload json.RawMessage) (*Event, error) {
 	if event == "" || reserved[event] {
 		return nil, fmt.Errorf("socket: event name %q is reserved by Socket.IO", event)
 	}
-	if payload == nil {
-		return nil, nil
-	}
-	raw, err := json.Marshal(payload)
+	p, err := wire.EventPacket(event, payload)
 	if err != nil {
-		return nil, fmt.Errorf("socket: encode %q payload: %w", event, err)
+		return nil, fmt.Errorf("socket: encode %q: %w", event, err)
 	}
-	return raw, nil
+	return &Event{packet: p}, nil
 }
 
 // Decode unmarshals a handler's payload into T. Any mismatch (missing

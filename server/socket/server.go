@@ -351,10 +351,10 @@ func (s *Server) Open(l wire.Link, id auth.Identity) (wire.Session, error) {
 }
 
 // ToRoom sends event to every connection in room, each exactly once. The
-// payload is encoded once. Events sent to one room from one goroutine reach
+// event is encoded once. Events sent to one room from one goroutine reach
 // each member in the order sent.
 func (s *Server) ToRoom(room, event string, payload any) error {
-	raw, err := encodePayload(event, payload)
+	e, err := NewEvent(event, payload)
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func (s *Server) ToRoom(room, event string, payload any) error {
 	}
 	s.mu.RUnlock()
 	for _, c := range members {
-		c.send(outItem{event: event, payload: raw})
+		c.Send(e)
 	}
 	return nil
 }

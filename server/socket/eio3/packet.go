@@ -121,22 +121,6 @@ func eventArgs(data []byte) (string, json.RawMessage, error) {
 	return name, args[1], nil
 }
 
-// encodeEvent builds `2["event",payload]`.
-func encodeEvent(event string, payload json.RawMessage) ([]byte, error) {
-	name, err := json.Marshal(event)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, len(name)+len(payload)+4)
-	b = append(b, typeEvent, '[')
-	b = append(b, name...)
-	if payload != nil {
-		b = append(b, ',')
-		b = append(b, payload...)
-	}
-	return append(b, ']'), nil
-}
-
 // encodeAck builds `3<id>[payload]`.
 func encodeAck(id int64, payload json.RawMessage) []byte {
 	b := make([]byte, 0, len(payload)+24)

@@ -422,13 +422,9 @@ func (l *link) write(b []byte) error {
 	return w.Close()
 }
 
-func (l *link) Emit(event string, payload json.RawMessage) error {
-	b, err := encodeEvent(event, payload)
-	if err != nil {
-		return err
-	}
-	return l.write(b)
-}
+// WritePacket implements wire.Link. The engine copies the bytes into its
+// own frame as it writes them.
+func (l *link) WritePacket(packet []byte) error { return l.write(packet) }
 
 func (l *link) Disconnect() error {
 	var err error

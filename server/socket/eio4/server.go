@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zishang520/engine.io-go-parser/packet"
 	"github.com/zishang520/engine.io/v2/types"
 	sio "github.com/zishang520/socket.io/v2/socket"
 
@@ -345,14 +346,19 @@ func (l *link) Transport() string {
 
 func (l *link) RemoteAddr() string { return l.sock.Conn().RemoteAddress() }
 
-func (l *link) Emit(event string, payload json.RawMessage) error {
+// WritePacket implements wire.Link. The packet goes to the Engine.IO
+// socket as a text message, each link reading the one shared buffer
+// through its own reader: the library's Socket.Emit would encode the event
+// again (json.Marshal) and copy it, for every socket. What the library
+// adds on that path (outgoing listeners, connection-state recovery) is not
+// in use.
+func (l *link) WritePacket(p []byte) error {
 	if l.sock.Disconnected() {
 		return errors.New("disconnected")
 	}
-	if payload == nil {
-		return l.sock.Emit(event)
-	}
-	return l.sock.Emit(event, payload)
+	// Compress off, as the library's Emit path sends it.
+	l.sock.Conn().Write(types.NewStringBuffer(p), &packet.Options{}, nil)
+	return nil
 }
 
 // Disconnect sends DISCONNECT for the namespace; the client then closes the

@@ -63,8 +63,10 @@ type Link interface {
 	// Transport is the transport in use: "websocket" or "polling".
 	Transport() string
 	RemoteAddr() string
-	// Emit sends event with one JSON argument (none when payload is nil).
-	Emit(event string, payload json.RawMessage) error
+	// WritePacket sends one encoded Socket.IO packet of the root namespace
+	// (EventPacket). The same bytes go to many links at once: a Link reads
+	// them and never modifies or keeps them past the write.
+	WritePacket(packet []byte) error
 	// Disconnect sends a Socket.IO DISCONNECT packet, so that the client does
 	// not reconnect, and closes the transport. The adapter then reports
 	// Session.Closed.
@@ -131,4 +133,24 @@ func Refuse(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"error": we})
+}
+
+// EventPacket encodes a Socket.IO EVENT packet of the root namespace with
+// no ack id, `2["event",payload]` (no argument when payload is nil): the
+// same bytes for both protocol generations. payload must be JSON as
+// json.Marshal writes it (compact, HTML-escaped), which is what the
+// libraries' own encoders send.
+func EventPacket(event string, payload json.RawMessage) ([]byte, error) {
+	name, err := json.Marshal(event)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(name)+len(payload)+4)
+	b = append(b, '2', '[')
+	b = append(b, name...)
+	if payload != nil {
+		b = append(b, ',')
+		b = append(b, payload...)
+	}
+	return append(b, ']'), nil
 }

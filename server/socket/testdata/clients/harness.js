@@ -25,9 +25,11 @@ function errInfo(err) {
   if (typeof err === 'string') return { message: err };
   // A refusal before any session (HTTP 401/403/429 on the Engine.IO
   // handshake) reaches a polling client as the request's response body.
+  // description may be 0 (no HTTP status: the connection broke), which
+  // must still be sent as a string.
   const ctx = err.context;
   const body = ctx && typeof ctx.responseText === 'string' ? ctx.responseText : undefined;
-  return { message: err.message || String(err), data: err.data, description: err.description && String(err.description), body };
+  return { message: err.message || String(err), data: err.data, description: err.description != null ? String(err.description) : undefined, body };
 }
 
 // nowMs is the wall clock in milliseconds with sub-millisecond precision.
