@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Store is the event log of record: streams of events with per-stream
@@ -248,3 +249,20 @@ func (e *EventTooLargeError) Error() string {
 }
 
 func (e *EventTooLargeError) Is(target error) bool { return target == ErrEventTooLarge }
+
+// MaxStreamNameLen is the longest stream name the stores accept.
+const MaxStreamNameLen = 1024
+
+// CheckStreamName says what is wrong with a stream name no store accepts:
+// empty, longer than MaxStreamNameLen bytes, or holding a NUL.
+func CheckStreamName(stream string) error {
+	switch {
+	case stream == "":
+		return errors.New("stream name is empty")
+	case len(stream) > MaxStreamNameLen:
+		return fmt.Errorf("stream name is %d bytes, at most %d", len(stream), MaxStreamNameLen)
+	case strings.IndexByte(stream, 0) >= 0:
+		return errors.New("stream name contains NUL")
+	}
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,9 +65,6 @@ func (o *Options) defaults() {
 		o.Logger = slog.Default()
 	}
 }
-
-// MaxStreamNameLen is the longest stream name the store accepts.
-const MaxStreamNameLen = 1024
 
 // Store is the embedded events.Store. Open one per data directory (Pebble
 // locks it against a second process).
@@ -179,21 +175,9 @@ func (s *Store) Close() error {
 	return err
 }
 
-func validStream(stream string) error {
-	switch {
-	case stream == "":
-		return errors.New("stream name is empty")
-	case len(stream) > MaxStreamNameLen:
-		return fmt.Errorf("stream name is %d bytes, at most %d", len(stream), MaxStreamNameLen)
-	case strings.IndexByte(stream, 0) >= 0:
-		return errors.New("stream name contains NUL")
-	}
-	return nil
-}
-
 // Append implements events.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected events.ExpectedRevision, evs ...events.EventData) (events.AppendResult, error) {
-	if err := validStream(stream); err != nil {
+	if err := events.CheckStreamName(stream); err != nil {
 		return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, err)
 	}
 	for i, ev := range evs {

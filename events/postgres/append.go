@@ -36,7 +36,7 @@ type appendResp struct {
 // transaction (see commit), so that 64 concurrent appenders share a WAL
 // flush instead of queueing for the log's one commit slot.
 func (s *Store) Append(ctx context.Context, stream string, expected events.ExpectedRevision, evs ...events.EventData) (events.AppendResult, error) {
-	if err := validStream(stream); err != nil {
+	if err := events.CheckStreamName(stream); err != nil {
 		return events.AppendResult{}, fmt.Errorf("append to %q: %w", stream, err)
 	}
 	req := &appendReq{stream: stream, expected: expected, evs: evs, done: make(chan appendResp, 1)}

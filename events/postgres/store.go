@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +20,6 @@ const DefaultSchema = "grimoire_events"
 // the store accepts: 16 MiB. Grimoire wraps the store with events.WithBlobs,
 // which stores anything over 256 KiB in the blobs table instead.
 const DefaultMaxEventSize = 16 << 20
-
-// MaxStreamNameLen is the longest stream name the store accepts.
-const MaxStreamNameLen = 1024
 
 // Options configure a Store. Either DB or URL is required.
 type Options struct {
@@ -270,18 +266,6 @@ func (s *Store) isClosed() bool {
 	default:
 		return false
 	}
-}
-
-func validStream(stream string) error {
-	switch {
-	case stream == "":
-		return errors.New("stream name is empty")
-	case len(stream) > MaxStreamNameLen:
-		return fmt.Errorf("stream name is %d bytes, at most %d", len(stream), MaxStreamNameLen)
-	case strings.IndexByte(stream, 0) >= 0:
-		return errors.New("stream name contains NUL")
-	}
-	return nil
 }
 
 func schemaVersion(v int) int {
