@@ -306,15 +306,20 @@ func (t *mcpTools) resync(ctx context.Context, id *mcpIdentity) {
 		id.server.AddTool(tool, t.callSpell(id.ident, sp.ID))
 		id.tools[name] = fingerprint
 	}
+	dropTools(id.server, id.tools, want)
+}
+
+// dropTools removes from srv, and from have, each tool that want lacks.
+func dropTools[V any](srv *mcp.Server, have map[string]V, want map[string]bool) {
 	var gone []string
-	for name := range id.tools {
+	for name := range have {
 		if !want[name] {
 			gone = append(gone, name)
-			delete(id.tools, name)
+			delete(have, name)
 		}
 	}
 	if len(gone) > 0 {
-		id.server.RemoveTools(gone...)
+		srv.RemoveTools(gone...)
 	}
 }
 

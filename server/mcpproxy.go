@@ -133,16 +133,7 @@ func (p *mcpProxy) syncTools(ctx context.Context) error {
 		p.local.AddTool(tool, p.forwardCall(tool.Name))
 		p.tools[tool.Name] = true
 	}
-	var gone []string
-	for name := range p.tools {
-		if !seen[name] {
-			gone = append(gone, name)
-			delete(p.tools, name)
-		}
-	}
-	if len(gone) > 0 {
-		p.local.RemoveTools(gone...)
-	}
+	dropTools(p.local, p.tools, seen)
 	return nil
 }
 
