@@ -210,6 +210,31 @@ func TestNativeAllocationEndsWithTheMemoryError(t *testing.T) {
 	}
 }
 
+// A worker whose call was stopped at its memory limit is replaced, so that
+// the heap it left cannot count against the next call (another user's):
+// after each memory bomb on the only worker, an innocent call succeeds on
+// a fresh process.
+func TestWorkerIsReplacedAfterAMemoryLimit(t *testing.T) {
+	p := newPool(t, bombOptions(1))
+	for _, b := range bombs {
+		if b.kind != services.ErrSandboxMemory {
+			continue
+		}
+		before := p.Stats()
+		_, err := p.Call(context.Background(), services.SandboxCall{Source: b.src, User: "mallory"})
+		if !errors.Is(err, services.ErrSandboxMemory) {
+			t.Logf("%s ended with %v, not at its memory limit", b.name, err)
+			continue
+		}
+		if after := p.Stats(); after.Killed != before.Killed+1 {
+			t.Errorf("%s: stats %+v then %+v: the worker was kept after its memory limit", b.name, before, after)
+		}
+		if err := callInnocent(p, 3); err != nil {
+			t.Errorf("innocent call after %s: %v", b.name, err)
+		}
+	}
+}
+
 func bombOptions(workers int) sandbox.Options {
 	// 16 MiB: the memory bombs reach it well within their 3s, even under
 	// the race detector.

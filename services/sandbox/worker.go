@@ -105,7 +105,12 @@ func serveWorker(cfg workerConfig, in io.Reader, out io.Writer) error {
 			return fmt.Errorf("read request: %w", err)
 		}
 		rep := activate(sb, body)
-		rep.Retire = rep.Retire || !sb.Settled(50*time.Millisecond) || cpu.spent()
+		// A call stopped at its memory limit leaves its heap behind (garbage
+		// not yet swept, or a runtime still holding it): the next call,
+		// another user's maybe, would be measured against it. Such a
+		// worker is replaced, like one that cannot vouch for its runtimes.
+		atMemoryLimit := rep.Error != nil && rep.Error.Kind == "limit" && rep.Error.Limit == "memory"
+		rep.Retire = rep.Retire || atMemoryLimit || !sb.Settled(50*time.Millisecond) || cpu.spent()
 		if err := send(rep); err != nil {
 			return fmt.Errorf("write reply: %w", err)
 		}
