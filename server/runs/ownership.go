@@ -90,6 +90,12 @@ func (e *Executor) CancelAnywhere(ctx context.Context, runID, reason string) (bo
 		}
 	}
 	run, err := e.resumeCancelling(ctx, runID, "cancel requested", reason)
+	if errors.Is(err, ErrRunExists) {
+		// This process's takeover scan won the run first: it is active
+		// here now, and cancelled here.
+		e.Cancel(runID, reason)
+		return true, nil
+	}
 	if err != nil {
 		if errors.Is(err, recorder.ErrNotARun) {
 			return false, nil
